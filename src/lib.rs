@@ -1,0 +1,14 @@
+//! dga-lite: telling machine-generated (DGA) domain names from real ones.
+//!
+//! Data flows one way: `data` (read feeds) -> `encode` (characters to indices) -> `model`
+//! (architectures built from `nn` layers) -> `train` / `metrics` / `predict`. The CLI in
+//! `main.rs` only parses flags and calls into this library.
+
+pub mod data;
+pub mod encode;
+pub mod metrics;
+pub mod model;
+pub mod nn;
+pub mod predict;
+pub mod rng;
+pub mod train;

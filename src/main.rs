@@ -1,0 +1,382 @@
+//! The `dga-lite` command line: parses flags and calls the library. Nothing else lives here.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dga_lite::data::{self, Class, Format};
+use dga_lite::metrics;
+use dga_lite::model::{EndgameConfig, ModelFile};
+use dga_lite::nn::{OptimizerConfig, RecurrentActivation};
+use dga_lite::predict::{self, PredictOptions, PredictSummary, Query};
+use dga_lite::train::{self, TrainOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "dga-lite",
+    version,
+    about = "Tell machine-generated (DGA) domain names from real ones.",
+    long_about = "Tell machine-generated (DGA) domain names from real ones.\n\n\
+        Train the Endgame LSTM on benign and DGA feeds, evaluate it on held-out names, and \
+        score names from the command line, a file or standard input.\n\n\
+        Inputs may be plain lists (one name per line), top-site lists (rank,domain), the \
+        Bambenek DGA feed, the 360 Netlab DGA feed, or CSV with a `domain` header column \
+        (and optionally `family` or `label`); the format is detected, or set with --format.",
+    after_help = "Examples:\n  \
+        dga-lite train --benign top-1m.csv --dga dga.csv --max-per-class 100000 --epochs 10 --out model.safetensors\n  \
+        dga-lite eval --model model.safetensors --benign more-benign.csv --dga more-dga.csv\n  \
+        dga-lite predict --model model.safetensors google.com xjwqkdpqoe.net\n  \
+        zcat names.gz | dga-lite predict --model model.safetensors --input - --json"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model from benign and DGA feeds and write it to --out.
+    Train(TrainArgs),
+    /// Measure a model on labelled names: AUC, TPR at fixed FPR, per-family detection.
+    Eval(EvalArgs),
+    /// Score names given as arguments or read from --input (a file, or - for stdin).
+    Predict(PredictArgs),
+}
+
+#[derive(Args)]
+struct Common {
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Plain,
+    Toplist,
+    Bambenek,
+    Netlab360,
+    Csv,
+}
+
+impl FormatArg {
+    fn format(self) -> Format {
+        match self {
+            FormatArg::Plain => Format::Plain,
+            FormatArg::Toplist => Format::TopList,
+            FormatArg::Bambenek => Format::Bambenek,
+            FormatArg::Netlab360 => Format::Netlab360,
+            FormatArg::Csv => Format::LabelledCsv,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModelType {
+    /// Woodbridge et al. 2016: Embedding(128) -> LSTM(128) -> Dropout(0.5) -> Dense(1).
+    EndgameLstm,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OptimizerArg {
+    /// Keras RMSprop (lr 1e-3, rho 0.9, eps 1e-7), as in the Endgame paper.
+    Rmsprop,
+    /// Keras Adam (lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-7).
+    Adam,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ActivationArg {
+    Sigmoid,
+    /// Keras 2.x hard_sigmoid, clip(0.2x + 0.5, 0, 1), as in the original notebook.
+    HardSigmoid,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Benign name files (any supported format; - for stdin).
+    #[arg(long, num_args = 1.., required = true, value_name = "PATH")]
+    benign: Vec<String>,
+    /// DGA name files (any supported format).
+    #[arg(long, num_args = 1.., required = true, value_name = "PATH")]
+    dga: Vec<String>,
+    /// Where to write the model (safetensors; written atomically).
+    #[arg(long, value_name = "MODEL")]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value = "endgame-lstm")]
+    model_type: ModelType,
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Seed of every random choice: same seed + same data = the same model, bit for bit.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Keep at most N names per class (a seeded random sample; the classes are very imbalanced).
+    #[arg(long, value_name = "N")]
+    max_per_class: Option<usize>,
+    /// Fraction of each class held out for the final test report.
+    #[arg(long, default_value_t = 0.2)]
+    test_split: f64,
+    /// Fraction of each class used for validation after every epoch.
+    #[arg(long, default_value_t = 0.0)]
+    val_split: f64,
+    /// Stop after N epochs without a better validation AUC and keep the best epoch.
+    #[arg(long, value_name = "N")]
+    patience: Option<usize>,
+    /// Input format for every file (default: detect per file).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    #[arg(long, value_enum, default_value = "rmsprop")]
+    optimizer: OptimizerArg,
+    /// Learning rate (default 1e-3).
+    #[arg(long)]
+    lr: Option<f32>,
+    #[arg(long, value_enum, default_value = "sigmoid")]
+    recurrent_activation: ActivationArg,
+    /// Dropout rate after the LSTM.
+    #[arg(long, default_value_t = 0.5)]
+    dropout: f32,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[arg(long, value_name = "MODEL")]
+    model: PathBuf,
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    benign: Vec<String>,
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    dga: Vec<String>,
+    /// Call DGA at or above this score (default: the model's threshold).
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// Print the metrics as one JSON object (a stable interface).
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    #[arg(long, value_name = "MODEL")]
+    model: PathBuf,
+    /// Names to score.
+    names: Vec<String>,
+    /// Read names from a file, or - for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    input: Option<String>,
+    /// One JSON object per line: {"domain", "score", "dga"} or {"domain", "error"}.
+    #[arg(long)]
+    json: bool,
+    /// Call DGA at or above this score (default: the model's threshold).
+    #[arg(long)]
+    threshold: Option<f32>,
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn set_threads(common: &Common) -> Result<(), String> {
+    if let Some(n) = common.threads {
+        if n == 0 {
+            return Err("--threads must be at least 1".into());
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn check_threshold(t: Option<f32>) -> Result<Option<f32>, String> {
+    match t {
+        Some(t) if !(0.0..=1.0).contains(&t) => Err(format!("--threshold {t} is not in [0, 1]")),
+        other => Ok(other),
+    }
+}
+
+/// The command line as recorded in a model: everything but `--out` and its value.
+fn recorded_command() -> Vec<String> {
+    let mut args = std::env::args().skip(1);
+    let mut kept = vec!["dga-lite".to_string()];
+    while let Some(arg) = args.next() {
+        if arg == "--out" {
+            args.next();
+        } else if !arg.starts_with("--out=") {
+            kept.push(arg);
+        }
+    }
+    kept
+}
+
+fn run_train(args: TrainArgs) -> Result<(), String> {
+    set_threads(&args.common)?;
+    let ModelType::EndgameLstm = args.model_type;
+    let optimizer = match args.optimizer {
+        OptimizerArg::Rmsprop => OptimizerConfig::rmsprop(),
+        OptimizerArg::Adam => OptimizerConfig::adam(),
+    };
+    let optimizer = match args.lr {
+        Some(lr) if !(lr > 0.0 && lr.is_finite()) => {
+            return Err(format!("--lr {lr} must be a positive number"));
+        }
+        Some(lr) => optimizer.with_lr(lr),
+        None => optimizer,
+    };
+    let recurrent_activation = match args.recurrent_activation {
+        ActivationArg::Sigmoid => RecurrentActivation::Sigmoid,
+        ActivationArg::HardSigmoid => RecurrentActivation::HardSigmoid,
+    };
+    let options = TrainOptions {
+        benign: args.benign,
+        dga: args.dga,
+        format: args.format.map(FormatArg::format),
+        config: EndgameConfig {
+            dropout: args.dropout,
+            recurrent_activation,
+            ..EndgameConfig::default()
+        },
+        optimizer,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        max_per_class: args.max_per_class,
+        test_split: args.test_split,
+        val_split: args.val_split,
+        patience: args.patience,
+        command: recorded_command(),
+        progress: !args.quiet,
+    };
+    let started = std::time::Instant::now();
+    let outcome = train::train(&options).map_err(|e| e.to_string())?;
+    outcome.model.save(&args.out).map_err(|e| e.to_string())?;
+    eprintln!(
+        "trained in {:.1} s; model written to {}",
+        started.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    match &outcome.test_report {
+        Some(report) => println!("held-out test split:\n{report}"),
+        None => println!("no test split (--test-split 0): no held-out report"),
+    }
+    Ok(())
+}
+
+fn load_model(path: &std::path::Path) -> Result<ModelFile, String> {
+    ModelFile::load(path).map_err(|e| e.to_string())
+}
+
+fn run_eval(args: EvalArgs) -> Result<(), String> {
+    set_threads(&args.common)?;
+    let threshold = check_threshold(args.threshold)?;
+    if args.benign.is_empty() && args.dga.is_empty() {
+        return Err("eval needs labelled names: pass --benign and/or --dga".into());
+    }
+    let model = load_model(&args.model)?;
+    let format = args.format.map(FormatArg::format);
+    let mut samples = Vec::new();
+    for (paths, class) in [(&args.benign, Class::Benign), (&args.dga, Class::Dga)] {
+        for path in paths {
+            let (read, report) =
+                data::read_samples_from(path, class, format).map_err(|e| e.to_string())?;
+            eprintln!("{report}");
+            samples.extend(read);
+        }
+    }
+    let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
+    let scores = model.score_names(&names);
+    let positive: Vec<bool> = samples.iter().map(|s| s.class == Class::Dga).collect();
+    let families: Vec<Option<&str>> = samples.iter().map(|s| s.family.as_deref()).collect();
+    let report = metrics::evaluate(
+        &scores,
+        &positive,
+        &families,
+        threshold.unwrap_or(model.threshold),
+    );
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}
+
+fn run_predict(args: PredictArgs) -> Result<(), String> {
+    set_threads(&args.common)?;
+    let threshold = check_threshold(args.threshold)?;
+    if args.names.is_empty() && args.input.is_none() {
+        return Err(
+            "nothing to score: give names as arguments or --input FILE (- for stdin)".into(),
+        );
+    }
+    let model = load_model(&args.model)?;
+    let options = PredictOptions {
+        threshold: threshold.unwrap_or(model.threshold),
+        json: args.json,
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut summary = PredictSummary::default();
+    if !args.names.is_empty() {
+        let queries: Vec<Query> = args
+            .names
+            .into_iter()
+            .map(|n| Query::new(None, n))
+            .collect();
+        predict::write_block(&model, &queries, options, &mut out, &mut summary)
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(input) = &args.input {
+        let reader = data::open_input(input).map_err(|e| e.to_string())?;
+        let s = predict::predict_stream(
+            &model,
+            reader,
+            input,
+            args.format.map(FormatArg::format),
+            options,
+            &mut out,
+        )
+        .map_err(|e| e.to_string())?;
+        summary.scored += s.scored;
+        summary.flagged += s.flagged;
+        summary.invalid += s.invalid;
+    }
+    out.flush().map_err(|e| e.to_string())?;
+    if summary.invalid > 0 {
+        eprintln!(
+            "{} names scored, {} flagged as DGA, {} invalid (see their error lines)",
+            summary.scored, summary.flagged, summary.invalid
+        );
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => run_train(args),
+        Command::Eval(args) => run_eval(args),
+        Command::Predict(args) => run_predict(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) if message.contains("Broken pipe") => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The Endgame LSTM (Woodbridge et al. 2016): Embedding(vocab, 128) over names pre-padded to
+//! 75 -> LSTM(128) -> Dropout(0.5) -> Dense(1) -> sigmoid, trained with binary cross-entropy.
+
+use super::Network;
+use crate::nn::{Dense, Dropout, Embedding, Lstm, RecurrentActivation, loss};
+use crate::rng::Rng;
+use ndarray::{ArrayView2, Axis};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndgameConfig {
+    pub embedding_dim: usize,
+    pub units: usize,
+    pub dropout: f32,
+    pub recurrent_activation: RecurrentActivation,
+}
+
+impl Default for EndgameConfig {
+    fn default() -> Self {
+        EndgameConfig {
+            embedding_dim: 128,
+            units: 128,
+            dropout: 0.5,
+            recurrent_activation: RecurrentActivation::Sigmoid,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndgameLstm {
+    pub config: EndgameConfig,
+    pub embedding: Embedding,
+    pub lstm: Lstm,
+    pub dense: Dense,
+}
+
+impl EndgameLstm {
+    /// A freshly initialised model (Keras initialisers, in layer order).
+    pub fn new(config: EndgameConfig, vocab_size: usize, rng: &mut Rng) -> Self {
+        let embedding = Embedding::new(vocab_size, config.embedding_dim, rng);
+        let lstm = Lstm::new(
+            config.embedding_dim,
+            config.units,
+            config.recurrent_activation,
+            rng,
+        );
+        let dense = Dense::new(config.units, 1, rng);
+        EndgameLstm {
+            config,
+            embedding,
+            lstm,
+            dense,
+        }
+    }
+
+    /// Tensor names and shapes in file order, for a vocabulary of `vocab_size`.
+    pub fn tensor_shapes(
+        config: &EndgameConfig,
+        vocab_size: usize,
+    ) -> Vec<(&'static str, Vec<usize>)> {
+        let (e, h) = (config.embedding_dim, config.units);
+        vec![
+            ("embedding.weight", vec![vocab_size, e]),
+            ("lstm.kernel", vec![e, 4 * h]),
+            ("lstm.recurrent_kernel", vec![h, 4 * h]),
+            ("lstm.bias", vec![4 * h]),
+            ("dense.kernel", vec![h, 1]),
+            ("dense.bias", vec![1]),
+        ]
+    }
+}
+
+fn slice_of<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
+    a.as_slice().expect("parameters are contiguous")
+}
+
+fn slice_of_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) -> &mut [f32] {
+    a.as_slice_mut().expect("parameters are contiguous")
+}
+
+impl Network for EndgameLstm {
+    fn zeros_like(&self) -> Self {
+        EndgameLstm {
+            config: self.config,
+            embedding: self.embedding.zeros_like(),
+            lstm: self.lstm.zeros_like(),
+            dense: self.dense.zeros_like(),
+        }
+    }
+
+    fn tensors(&self) -> Vec<(&'static str, &[f32])> {
+        vec![
+            ("embedding.weight", slice_of(&self.embedding.weight)),
+            ("lstm.kernel", slice_of(&self.lstm.kernel)),
+            ("lstm.recurrent_kernel", slice_of(&self.lstm.recurrent)),
+            ("lstm.bias", slice_of(&self.lstm.bias)),
+            ("dense.kernel", slice_of(&self.dense.kernel)),
+            ("dense.bias", slice_of(&self.dense.bias)),
+        ]
+    }
+
+    fn tensors_mut(&mut self) -> Vec<&mut [f32]> {
+        vec![
+            slice_of_mut(&mut self.embedding.weight),
+            slice_of_mut(&mut self.lstm.kernel),
+            slice_of_mut(&mut self.lstm.recurrent),
+            slice_of_mut(&mut self.lstm.bias),
+            slice_of_mut(&mut self.dense.kernel),
+            slice_of_mut(&mut self.dense.bias),
+        ]
+    }
+
+    fn logits(&self, indices: ArrayView2<u8>) -> Vec<f32> {
+        let steps = indices.ncols();
+        let embedded = self.embedding.forward(indices);
+        let (last, _) = self.lstm.forward(embedded.view(), steps);
+        // Dropout is the identity at inference.
+        self.dense
+            .forward(last.view())
+            .index_axis(Axis(1), 0)
+            .to_vec()
+    }
+
+    fn loss_and_grads(
+        &self,
+        indices: ArrayView2<u8>,
+        labels: &[f32],
+        denominator: f32,
+        rng: &mut Rng,
+        grad: &mut Self,
+    ) -> f64 {
+        let (batch, steps) = indices.dim();
+        let embedded = self.embedding.forward(indices);
+        let (last, cache) = self.lstm.forward(embedded.view(), steps);
+        let dropout = Dropout {
+            rate: self.config.dropout,
+        };
+        let mask = dropout.mask(batch, self.config.units, rng);
+        let dropped = dropout.forward(last.view(), mask.view());
+        let logits = self.dense.forward(dropped.view());
+        let mut d_logits = ndarray::Array2::zeros((batch, 1));
+        let loss_sum = loss::sigmoid_bce(
+            logits.as_slice().expect("contiguous"),
+            labels,
+            denominator,
+            d_logits.as_slice_mut().expect("contiguous"),
+        );
+        let d_dropped = self
+            .dense
+            .backward(dropped.view(), d_logits.view(), &mut grad.dense);
+        let d_last = dropout.backward(d_dropped.view(), mask.view());
+        let d_embedded = self
+            .lstm
+            .backward(embedded.view(), &cache, d_last.view(), &mut grad.lstm);
+        self.embedding
+            .backward(indices, d_embedded.view(), grad.embedding.weight.view_mut());
+        loss_sum
+    }
+}

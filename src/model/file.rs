@@ -1,0 +1,311 @@
+//! The model file: safetensors, with everything but the weights as JSON in its metadata.
+//!
+//! The header's `__metadata__` holds one key, `dga_lite`, whose value is the JSON below (one
+//! key keeps the file byte-for-byte reproducible: safetensors writes metadata maps in hash
+//! order). PyTorch users: `safetensors.safe_open(path, "pt").metadata()["dga_lite"]`.
+//! Tensors are f32 in Keras layout (`kernel` is `[in, out]`, gates i, f, c, o).
+
+use super::{EndgameConfig, EndgameLstm, Network};
+use crate::encode::{MAXLEN, Vocab};
+use crate::nn::OptimizerConfig;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+pub const FORMAT: &str = "dga-lite-model";
+/// Bump when a reader of the old version would misread the new one.
+pub const FORMAT_VERSION: u32 = 1;
+const METADATA_KEY: &str = "dga_lite";
+/// No model of ours comes near this; a larger file is refused before it is read.
+const MAX_FILE_BYTES: u64 = 1 << 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read model {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write model {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a dga-lite model: {why}")]
+    Foreign { path: String, why: String },
+    #[error("{path} is damaged (truncated or corrupt): {why}")]
+    Corrupt { path: String, why: String },
+    #[error(
+        "{path} was written by a newer dga-lite (model format version {found}); this build reads up to version {FORMAT_VERSION}: upgrade dga-lite"
+    )]
+    FutureVersion { path: String, found: u32 },
+}
+
+/// One input file of a training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputInfo {
+    pub path: String,
+    pub sha256: String,
+    pub class: crate::data::Class,
+    pub format: String,
+    pub names: u64,
+    pub skipped: u64,
+}
+
+/// How a model was trained: enough to reproduce it and to judge it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainingInfo {
+    /// The command line, without `--out` (so the file depends only on what shapes the model).
+    pub command: Vec<String>,
+    pub seed: u64,
+    pub inputs: Vec<InputInfo>,
+    pub optimizer: Option<OptimizerConfig>,
+    pub batch_size: usize,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    /// Names per split and class: `{"train": {"benign": n, "dga": n}, ...}`.
+    pub split_sizes: serde_json::Value,
+    /// Held-out metrics on the test split (the `eval --json` object).
+    pub test_metrics: serde_json::Value,
+}
+
+/// The architectures a model file can hold.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Net {
+    EndgameLstm(EndgameLstm),
+}
+
+impl Net {
+    pub fn architecture(&self) -> &'static str {
+        match self {
+            Net::EndgameLstm(_) => "endgame-lstm",
+        }
+    }
+
+    pub fn scores(&self, indices: &[u8]) -> Vec<f32> {
+        match self {
+            Net::EndgameLstm(net) => super::scores(net, indices),
+        }
+    }
+}
+
+/// A trained model: architecture and weights, vocabulary, decision threshold, provenance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelFile {
+    pub net: Net,
+    pub vocab: Vocab,
+    /// Scores at or above this are called DGA.
+    pub threshold: f32,
+    pub training: TrainingInfo,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    format: String,
+    format_version: u32,
+    architecture: String,
+    config: serde_json::Value,
+    vocab: String,
+    maxlen: usize,
+    threshold: f32,
+    training: TrainingInfo,
+}
+
+impl ModelFile {
+    /// Scores `names` (already normalised) in input order.
+    pub fn score_names<S: AsRef<str>>(&self, names: &[S]) -> Vec<f32> {
+        self.net.scores(&self.vocab.encode_batch(names))
+    }
+
+    /// The file's bytes. Deterministic: the same model always gives the same bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let Net::EndgameLstm(net) = &self.net;
+        let header = Header {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            architecture: self.net.architecture().into(),
+            config: serde_json::to_value(net.config).expect("config serialises"),
+            vocab: self.vocab.chars().into(),
+            maxlen: MAXLEN,
+            threshold: self.threshold,
+            training: self.training.clone(),
+        };
+        let metadata = HashMap::from([(
+            METADATA_KEY.to_string(),
+            serde_json::to_string(&header).expect("header serialises"),
+        )]);
+        let shapes = EndgameLstm::tensor_shapes(&net.config, self.vocab.size());
+        let bytes: Vec<(&str, Vec<usize>, Vec<u8>)> = net
+            .tensors()
+            .into_iter()
+            .zip(shapes)
+            .map(|((name, data), (_, shape))| {
+                (
+                    name,
+                    shape,
+                    data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                )
+            })
+            .collect();
+        let views = bytes.iter().map(|(name, shape, data)| {
+            (
+                *name,
+                TensorView::new(Dtype::F32, shape.clone(), data).expect("shape matches data"),
+            )
+        });
+        safetensors::serialize(views, Some(metadata)).expect("tensors serialise")
+    }
+
+    /// Writes atomically: a temporary file in the same folder, synced, then renamed over
+    /// `path`, so a kill at any moment leaves either the old file or the new one.
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let err = |e| ModelError::Write {
+            path: path.display().to_string(),
+            source: e,
+        };
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let file_name = path
+            .file_name()
+            .ok_or_else(|| err(std::io::Error::other("not a file path")))?;
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}",
+            file_name.to_string_lossy(),
+            std::process::id()
+        ));
+        let result = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&self.to_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.map_err(err)
+    }
+
+    pub fn load(path: &Path) -> Result<ModelFile, ModelError> {
+        let shown = path.display().to_string();
+        let read_err = |e| ModelError::Read {
+            path: shown.clone(),
+            source: e,
+        };
+        let size = std::fs::metadata(path).map_err(read_err)?.len();
+        if size > MAX_FILE_BYTES {
+            return Err(ModelError::Foreign {
+                path: shown,
+                why: format!("{size} bytes is far larger than any dga-lite model"),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(read_err)?;
+        ModelFile::from_bytes(&bytes, &shown)
+    }
+
+    /// Parses a model from bytes; `source` names it in errors.
+    pub fn from_bytes(bytes: &[u8], source: &str) -> Result<ModelFile, ModelError> {
+        let foreign = |why: String| ModelError::Foreign {
+            path: source.to_string(),
+            why,
+        };
+        let corrupt = |why: String| ModelError::Corrupt {
+            path: source.to_string(),
+            why,
+        };
+        let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| {
+            if bytes.len() < 8 {
+                corrupt(format!("only {} bytes", bytes.len()))
+            } else {
+                foreign(format!("not a readable safetensors file ({e})"))
+            }
+        })?;
+        let text = metadata
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(METADATA_KEY))
+            .ok_or_else(|| foreign("a safetensors file without dga-lite metadata".into()))?;
+        let probe: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| corrupt(format!("metadata is not JSON ({e})")))?;
+        if probe.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(foreign(
+                "metadata does not name the dga-lite model format".into(),
+            ));
+        }
+        let version = probe
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        if version > FORMAT_VERSION as u64 {
+            return Err(ModelError::FutureVersion {
+                path: source.to_string(),
+                found: version.min(u32::MAX as u64) as u32,
+            });
+        }
+        let header: Header =
+            serde_json::from_value(probe).map_err(|e| corrupt(format!("metadata: {e}")))?;
+        if header.maxlen != MAXLEN {
+            return Err(corrupt(format!(
+                "maxlen {} (this build uses {MAXLEN})",
+                header.maxlen
+            )));
+        }
+        if !(0.0..=1.0).contains(&header.threshold) {
+            return Err(corrupt(format!(
+                "threshold {} is not a probability",
+                header.threshold
+            )));
+        }
+        let vocab =
+            Vocab::from_chars(header.vocab.as_bytes()).map_err(|e| corrupt(e.to_string()))?;
+        let tensors = SafeTensors::deserialize(bytes).map_err(|e| corrupt(e.to_string()))?;
+        let net = match header.architecture.as_str() {
+            "endgame-lstm" => {
+                let config: EndgameConfig = serde_json::from_value(header.config)
+                    .map_err(|e| corrupt(format!("config: {e}")))?;
+                if config.embedding_dim == 0
+                    || config.units == 0
+                    || config.embedding_dim > 4096
+                    || config.units > 4096
+                {
+                    return Err(corrupt("implausible layer sizes".into()));
+                }
+                let mut net = EndgameLstm::new(config, vocab.size(), &mut crate::rng::Rng::new(0));
+                let shapes = EndgameLstm::tensor_shapes(&config, vocab.size());
+                for ((name, shape), dest) in shapes.into_iter().zip(net.tensors_mut()) {
+                    let view = tensors
+                        .tensor(name)
+                        .map_err(|_| corrupt(format!("tensor {name} is missing")))?;
+                    if view.dtype() != Dtype::F32 || view.shape() != shape.as_slice() {
+                        return Err(corrupt(format!(
+                            "tensor {name} is {:?} {:?}, expected F32 {shape:?}",
+                            view.dtype(),
+                            view.shape()
+                        )));
+                    }
+                    for (d, chunk) in dest.iter_mut().zip(view.data().chunks_exact(4)) {
+                        *d = f32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+                    }
+                    if dest.iter().any(|v| !v.is_finite()) {
+                        return Err(corrupt(format!("tensor {name} holds NaN or infinity")));
+                    }
+                }
+                Net::EndgameLstm(net)
+            }
+            other => return Err(foreign(format!("unknown architecture {other:?}"))),
+        };
+        Ok(ModelFile {
+            net,
+            vocab,
+            threshold: header.threshold,
+            training: header.training,
+        })
+    }
+}

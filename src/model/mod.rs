@@ -1,0 +1,92 @@
+//! Model architectures (composed from `nn` layers) and the model file.
+
+pub mod endgame_lstm;
+pub mod file;
+
+pub use endgame_lstm::{EndgameConfig, EndgameLstm};
+pub use file::{ModelError, ModelFile, TrainingInfo};
+
+use crate::encode::MAXLEN;
+use crate::rng::Rng;
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+
+/// Rows per unit of parallel work. Fixed, so the arithmetic (and so every bit of the trained
+/// model) does not depend on the number of threads.
+pub const CHUNK_ROWS: usize = 32;
+
+/// What training and scoring need from an architecture.
+pub trait Network: Sized + Sync + Send + Clone {
+    /// The same architecture with every parameter zero (used to hold gradients).
+    fn zeros_like(&self) -> Self;
+    /// Parameter tensors in a fixed order, with their names.
+    fn tensors(&self) -> Vec<(&'static str, &[f32])>;
+    /// The same tensors, mutable, in the same order.
+    fn tensors_mut(&mut self) -> Vec<&mut [f32]>;
+    /// Inference logits for `[batch, steps]` indices.
+    fn logits(&self, indices: ArrayView2<u8>) -> Vec<f32>;
+    /// Training pass: returns the summed loss and adds the gradient of `sum / denominator`
+    /// to `grad`. `rng` drives dropout.
+    fn loss_and_grads(
+        &self,
+        indices: ArrayView2<u8>,
+        labels: &[f32],
+        denominator: f32,
+        rng: &mut Rng,
+        grad: &mut Self,
+    ) -> f64;
+
+    /// `self += other`, tensor by tensor.
+    fn add_assign(&mut self, other: &Self) {
+        for (mine, (_, theirs)) in self.tensors_mut().into_iter().zip(other.tensors()) {
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                *a += b;
+            }
+        }
+    }
+}
+
+/// Loss and mean gradient of one batch (`indices` is `[batch, MAXLEN]` row-major), computed
+/// in fixed chunks in parallel and summed in chunk order. `step_rng` seeds dropout: chunk `k`
+/// uses `step_rng.fork(k)`.
+pub fn batch_loss_and_grads<N: Network>(
+    net: &N,
+    indices: &[u8],
+    labels: &[f32],
+    step_rng: &Rng,
+) -> (f64, N) {
+    let batch = labels.len();
+    assert_eq!(indices.len(), batch * MAXLEN);
+    let partials: Vec<(f64, N)> = indices
+        .par_chunks(CHUNK_ROWS * MAXLEN)
+        .zip(labels.par_chunks(CHUNK_ROWS))
+        .enumerate()
+        .map(|(k, (idx, lab))| {
+            let view = ArrayView2::from_shape((lab.len(), MAXLEN), idx).expect("whole rows");
+            let mut grad = net.zeros_like();
+            let mut rng = step_rng.fork(k as u64);
+            let loss = net.loss_and_grads(view, lab, batch as f32, &mut rng, &mut grad);
+            (loss, grad)
+        })
+        .collect();
+    let mut partials = partials.into_iter();
+    let (mut loss, mut grad) = partials.next().unwrap_or_else(|| (0.0, net.zeros_like()));
+    for (l, g) in partials {
+        loss += l;
+        grad.add_assign(&g);
+    }
+    (loss, grad)
+}
+
+/// Scores (probability of DGA) for `[n, MAXLEN]` indices, in parallel, in input order.
+pub fn scores<N: Network>(net: &N, indices: &[u8]) -> Vec<f32> {
+    const SCORE_ROWS: usize = 256;
+    indices
+        .par_chunks(SCORE_ROWS * MAXLEN)
+        .flat_map_iter(|idx| {
+            let view =
+                ArrayView2::from_shape((idx.len() / MAXLEN, MAXLEN), idx).expect("whole rows");
+            net.logits(view).into_iter().map(crate::nn::loss::sigmoid)
+        })
+        .collect()
+}

@@ -1,0 +1,434 @@
+//! Training: read the feeds, split, build the vocabulary, run epochs with early stopping on
+//! validation AUC, and report on the held-out test split.
+//!
+//! Reproducibility: every random choice draws from `Rng::new(seed)` forks with fixed stream
+//! numbers, and batches are reduced in fixed chunks (`model::CHUNK_ROWS`), so the same seed and
+//! data give the same model bytes whatever the thread count.
+
+use crate::data::{self, Class, DataError, Format, ReadReport, Sample};
+use crate::encode::{MAXLEN, Vocab};
+use crate::metrics::{self, Report};
+use crate::model::file::{InputInfo, Net};
+use crate::model::{
+    EndgameConfig, EndgameLstm, ModelFile, Network, TrainingInfo, batch_loss_and_grads, scores,
+};
+use crate::nn::{Optimizer, OptimizerConfig};
+use crate::rng::Rng;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::io::{BufReader, Read};
+use std::time::Instant;
+
+// Fixed stream numbers: each kind of randomness has its own generator.
+const STREAM_SAMPLE: u64 = 1;
+const STREAM_INIT: u64 = 2;
+const STREAM_SHUFFLE: u64 = 3;
+const STREAM_DROPOUT: u64 = 4;
+
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub benign: Vec<String>,
+    pub dga: Vec<String>,
+    pub format: Option<Format>,
+    pub config: EndgameConfig,
+    pub optimizer: OptimizerConfig,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Keep at most this many names of each class (a seeded random sample).
+    pub max_per_class: Option<usize>,
+    pub test_split: f64,
+    pub val_split: f64,
+    /// Stop after this many epochs without a better validation AUC (needs `val_split > 0`).
+    pub patience: Option<usize>,
+    /// Recorded in the model (without `--out`).
+    pub command: Vec<String>,
+    /// Draw a progress bar on a terminal.
+    pub progress: bool,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            benign: Vec::new(),
+            dga: Vec::new(),
+            format: None,
+            config: EndgameConfig::default(),
+            optimizer: OptimizerConfig::rmsprop(),
+            epochs: 10,
+            batch_size: 128,
+            seed: 0,
+            max_per_class: None,
+            test_split: 0.2,
+            val_split: 0.0,
+            patience: None,
+            command: Vec::new(),
+            progress: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What one epoch did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub loss: f64,
+    pub val_auc: Option<f64>,
+    pub seconds: f64,
+    pub names_per_second: f64,
+}
+
+pub struct TrainOutcome {
+    pub model: ModelFile,
+    pub reports: Vec<ReadReport>,
+    pub history: Vec<EpochStats>,
+    pub test_report: Option<Report>,
+}
+
+/// The encoded names and labels of one split.
+pub struct Split {
+    pub indices: Vec<u8>,
+    pub labels: Vec<f32>,
+    pub families: Vec<Option<String>>,
+}
+
+impl Split {
+    fn new(samples: &[Sample], vocab: &Vocab) -> Split {
+        let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
+        Split {
+            indices: vocab.encode_batch(&names),
+            labels: samples
+                .iter()
+                .map(|s| if s.class == Class::Dga { 1.0 } else { 0.0 })
+                .collect(),
+            families: samples.iter().map(|s| s.family.clone()).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Metrics of `net` on this split at `threshold`.
+    pub fn evaluate<N: Network>(&self, net: &N, threshold: f32) -> Report {
+        let s = scores(net, &self.indices);
+        let positive: Vec<bool> = self.labels.iter().map(|&l| l > 0.5).collect();
+        let families: Vec<Option<&str>> = self.families.iter().map(|f| f.as_deref()).collect();
+        metrics::evaluate(&s, &positive, &families, threshold)
+    }
+}
+
+/// Hashes what passes through a reader, so inputs are hashed in the same pass that reads them.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Reads one input file, hashing it as it goes.
+pub fn read_input(
+    path: &str,
+    class: Class,
+    format: Option<Format>,
+) -> Result<(Vec<Sample>, ReadReport, InputInfo), DataError> {
+    let mut reader = HashingReader {
+        inner: data::open_input(path)?,
+        hasher: Sha256::new(),
+    };
+    let (samples, report) = data::read_samples(BufReader::new(&mut reader), path, class, format)?;
+    // Hash whatever detection or parsing left unread (nothing, normally).
+    std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| DataError::Io {
+        path: path.to_string(),
+        source: e,
+    })?;
+    let sha256 = reader
+        .hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let info = InputInfo {
+        path: path.to_string(),
+        sha256,
+        class,
+        format: report.format.map_or("?", Format::name).to_string(),
+        names: report.accepted,
+        skipped: report.skipped,
+    };
+    Ok((samples, report, info))
+}
+
+/// Splits one class's samples into (train, val, test) after a seeded shuffle and cap.
+fn split_class(
+    mut samples: Vec<Sample>,
+    rng: &mut Rng,
+    cap: Option<usize>,
+    test: f64,
+    val: f64,
+) -> [Vec<Sample>; 3] {
+    rng.shuffle(&mut samples);
+    if let Some(cap) = cap {
+        samples.truncate(cap);
+    }
+    let n = samples.len();
+    let n_test = (n as f64 * test).round() as usize;
+    let n_val = ((n as f64 * val).round() as usize).min(n - n_test);
+    let test_part = samples.split_off(n - n_test);
+    let val_part = samples.split_off(samples.len() - n_val);
+    [samples, val_part, test_part]
+}
+
+fn check(options: &TrainOptions) -> Result<(), TrainError> {
+    let bad = |m: &str| Err(TrainError::Invalid(m.to_string()));
+    if options.benign.is_empty() || options.dga.is_empty() {
+        return bad("training needs at least one --benign and one --dga input");
+    }
+    if options.batch_size == 0 {
+        return bad("--batch-size must be at least 1");
+    }
+    if options.epochs == 0 {
+        return bad("--epochs must be at least 1");
+    }
+    let (t, v) = (options.test_split, options.val_split);
+    if !(0.0..1.0).contains(&t) || !(0.0..1.0).contains(&v) || t + v >= 1.0 {
+        return bad(
+            "--test-split and --val-split must each be in [0, 1) and leave names to train on",
+        );
+    }
+    if options.patience.is_some() && v == 0.0 {
+        return bad("--patience needs a validation split: pass --val-split (for example 0.1)");
+    }
+    if !(0.0..1.0).contains(&options.config.dropout) {
+        return bad("--dropout must be in [0, 1)");
+    }
+    Ok(())
+}
+
+/// Trains an Endgame LSTM as `options` says. Progress and per-epoch lines go to stderr.
+pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
+    check(options)?;
+    let root = Rng::new(options.seed);
+
+    // 1. Read every input; a name seen twice is kept once, a name in both classes is dropped.
+    let mut reports = Vec::new();
+    let mut inputs = Vec::new();
+    let mut by_class: [Vec<Sample>; 2] = [Vec::new(), Vec::new()];
+    for (paths, class) in [(&options.benign, Class::Benign), (&options.dga, Class::Dga)] {
+        for path in paths.iter() {
+            let (samples, report, info) = read_input(path, class, options.format)?;
+            eprintln!("{report}");
+            by_class[class as usize].extend(samples);
+            reports.push(report);
+            inputs.push(info);
+        }
+    }
+    for samples in by_class.iter_mut() {
+        let mut seen = HashSet::new();
+        samples.retain(|s| seen.insert(s.name.clone()));
+    }
+    let benign_names: HashSet<&str> = by_class[0].iter().map(|s| s.name.as_str()).collect();
+    let in_both: HashSet<String> = by_class[1]
+        .iter()
+        .filter(|s| benign_names.contains(s.name.as_str()))
+        .map(|s| s.name.clone())
+        .collect();
+    if !in_both.is_empty() {
+        eprintln!(
+            "{} names appear as both benign and DGA; dropped from both",
+            in_both.len()
+        );
+        for samples in by_class.iter_mut() {
+            samples.retain(|s| !in_both.contains(&s.name));
+        }
+    }
+    for (class, samples) in by_class.iter().enumerate() {
+        if samples.is_empty() {
+            let which = if class == 0 { "--benign" } else { "--dga" };
+            return Err(TrainError::Invalid(format!(
+                "the {which} inputs hold no valid names"
+            )));
+        }
+    }
+
+    // 2. Stratified split.
+    let mut sample_rng = root.fork(STREAM_SAMPLE);
+    let [benign, dga] = by_class;
+    let [b_train, b_val, b_test] = split_class(
+        benign,
+        &mut sample_rng,
+        options.max_per_class,
+        options.test_split,
+        options.val_split,
+    );
+    let [d_train, d_val, d_test] = split_class(
+        dga,
+        &mut sample_rng,
+        options.max_per_class,
+        options.test_split,
+        options.val_split,
+    );
+    let split_sizes = serde_json::json!({
+        "train": {"benign": b_train.len(), "dga": d_train.len()},
+        "val": {"benign": b_val.len(), "dga": d_val.len()},
+        "test": {"benign": b_test.len(), "dga": d_test.len()},
+    });
+    eprintln!(
+        "split (benign/DGA): train {}/{}, validation {}/{}, test {}/{}",
+        b_train.len(),
+        d_train.len(),
+        b_val.len(),
+        d_val.len(),
+        b_test.len(),
+        d_test.len()
+    );
+    let train_samples: Vec<Sample> = b_train.into_iter().chain(d_train).collect();
+    let val_samples: Vec<Sample> = b_val.into_iter().chain(d_val).collect();
+    let test_samples: Vec<Sample> = b_test.into_iter().chain(d_test).collect();
+
+    // 3. Vocabulary from the training names only, then encode every split.
+    let vocab = Vocab::from_names(train_samples.iter().map(|s| s.name.as_str()));
+    let train_split = Split::new(&train_samples, &vocab);
+    let val_split = Split::new(&val_samples, &vocab);
+    let test_split = Split::new(&test_samples, &vocab);
+    drop((train_samples, val_samples, test_samples));
+
+    // 4. Epochs.
+    let mut net = EndgameLstm::new(options.config, vocab.size(), &mut root.fork(STREAM_INIT));
+    let mut optimizer = Optimizer::new(options.optimizer);
+    let dropout_root = root.fork(STREAM_DROPOUT);
+    let mut shuffle_rng = root.fork(STREAM_SHUFFLE);
+    let mut order: Vec<usize> = (0..train_split.len()).collect();
+    let mut batch_indices = Vec::with_capacity(options.batch_size * MAXLEN);
+    let mut batch_labels = Vec::with_capacity(options.batch_size);
+    let mut history = Vec::new();
+    let mut best: Option<(f64, usize, EndgameLstm)> = None;
+    let mut step: u64 = 0;
+    for epoch in 1..=options.epochs {
+        let started = Instant::now();
+        shuffle_rng.shuffle(&mut order);
+        let bar = progress_bar(options.progress, order.len() as u64, epoch, options.epochs);
+        let (mut loss_sum, mut seen_names) = (0.0f64, 0usize);
+        for batch in order.chunks(options.batch_size) {
+            batch_indices.clear();
+            batch_labels.clear();
+            for &i in batch {
+                batch_indices.extend_from_slice(&train_split.indices[i * MAXLEN..(i + 1) * MAXLEN]);
+                batch_labels.push(train_split.labels[i]);
+            }
+            let (loss, grad) = batch_loss_and_grads(
+                &net,
+                &batch_indices,
+                &batch_labels,
+                &dropout_root.fork(step),
+            );
+            let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
+            optimizer.step(&mut net.tensors_mut(), &grads);
+            step += 1;
+            loss_sum += loss;
+            seen_names += batch.len();
+            bar.inc(batch.len() as u64);
+            bar.set_message(format!("loss {:.4}", loss_sum / seen_names as f64));
+        }
+        bar.finish_and_clear();
+        let seconds = started.elapsed().as_secs_f64();
+        let val_auc = (!val_split.is_empty())
+            .then(|| val_split.evaluate(&net, 0.5).auc)
+            .flatten();
+        let stats = EpochStats {
+            epoch,
+            loss: loss_sum / seen_names.max(1) as f64,
+            val_auc,
+            seconds,
+            names_per_second: seen_names as f64 / seconds.max(1e-9),
+        };
+        eprintln!(
+            "epoch {epoch}/{}: loss {:.5}{}, {:.1} s, {:.0} names/s",
+            options.epochs,
+            stats.loss,
+            val_auc.map_or(String::new(), |a| format!(", validation AUC {a:.5}")),
+            stats.seconds,
+            stats.names_per_second
+        );
+        history.push(stats);
+        if let Some(auc) = val_auc {
+            if best.as_ref().is_none_or(|(b, _, _)| auc > *b) {
+                best = Some((auc, epoch, net.clone()));
+            } else if let (Some(patience), Some((_, best_epoch, _))) = (options.patience, &best)
+                && epoch - best_epoch >= patience
+            {
+                eprintln!(
+                    "early stop: no better validation AUC for {patience} epochs; keeping epoch {best_epoch}"
+                );
+                break;
+            }
+        }
+    }
+    let epochs_run = history.len();
+    let best_epoch = match best {
+        Some((_, epoch, best_net)) => {
+            net = best_net;
+            epoch
+        }
+        None => epochs_run,
+    };
+
+    // 5. Held-out report.
+    let threshold = 0.5;
+    let test_report = (!test_split.is_empty()).then(|| test_split.evaluate(&net, threshold));
+    let training = TrainingInfo {
+        command: options.command.clone(),
+        seed: options.seed,
+        inputs,
+        optimizer: Some(options.optimizer),
+        batch_size: options.batch_size,
+        epochs_run,
+        best_epoch,
+        split_sizes,
+        test_metrics: serde_json::to_value(&test_report).expect("report serialises"),
+    };
+    let model = ModelFile {
+        net: Net::EndgameLstm(net),
+        vocab,
+        threshold,
+        training,
+    };
+    Ok(TrainOutcome {
+        model,
+        reports,
+        history,
+        test_report,
+    })
+}
+
+fn progress_bar(enabled: bool, len: u64, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
+    if !enabled {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    let template = format!(
+        "epoch {epoch}/{epochs} [{{bar:30}}] {{pos}}/{{len}} names, {{per_sec}}, eta {{eta}}, {{msg}}"
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
