@@ -30,7 +30,7 @@ impl Dense {
 
     /// `x`: `[batch, in]` -> `[batch, out]`.
     pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
-        x.dot(&self.kernel) + &self.bias
+        super::matmul(x, self.kernel.view()) + &self.bias
     }
 
     /// Adds dL/dW and dL/db to `grad`; returns dL/dx.
@@ -42,6 +42,6 @@ impl Dense {
     ) -> Array2<f32> {
         general_mat_mul(1.0, &x.t(), &d_out, 1.0, &mut grad.kernel);
         grad.bias += &d_out.sum_axis(Axis(0));
-        d_out.dot(&self.kernel.t())
+        super::matmul(d_out, self.kernel.t())
     }
 }

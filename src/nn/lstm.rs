@@ -107,7 +107,7 @@ impl Lstm {
         let batch = x.nrows().checked_div(steps).unwrap_or(0);
         let units = self.units();
         // Input projections of all steps in one matrix product.
-        let mut gates = x.dot(&self.kernel) + &self.bias;
+        let mut gates = super::matmul(x, self.kernel.view()) + &self.bias;
         let mut cells = Array2::<f32>::zeros(((steps + 1) * batch, units));
         let mut hidden = Array2::<f32>::zeros(((steps + 1) * batch, units));
         for t in 0..steps {
@@ -188,12 +188,12 @@ impl Lstm {
                 }
             }
             let dz_t = d_z.slice(s![t * batch..(t + 1) * batch, ..]);
-            d_h = dz_t.dot(&self.recurrent.t());
+            d_h = super::matmul(dz_t, self.recurrent.t());
         }
         let h_prev = cache.hidden.slice(s![..steps * batch, ..]);
         general_mat_mul(1.0, &h_prev.t(), &d_z, 1.0, &mut grad.recurrent);
         general_mat_mul(1.0, &x.t(), &d_z, 1.0, &mut grad.kernel);
         grad.bias += &d_z.sum_axis(Axis(0));
-        d_z.dot(&self.kernel.t())
+        super::matmul(d_z.view(), self.kernel.t())
     }
 }

@@ -1,0 +1,196 @@
+//! Every layer's backward pass against central finite differences, over random shapes and
+//! values (proptest). The loss is `sum(output * R)` for a fixed random `R`, so `d_out = R`.
+//! Layers run in f32; the finite differences are taken with a step of 1e-2 and the loss summed
+//! in f64, and must agree with the analytic gradient to 2e-2 relative (plus 2e-3 absolute).
+
+use dga_lite::model::{EndgameConfig, EndgameLstm, Network};
+use dga_lite::nn::{Dense, Dropout, Embedding, Lstm, RecurrentActivation, loss};
+use dga_lite::rng::Rng;
+use ndarray::Array2;
+use proptest::prelude::*;
+
+const EPS: f32 = 1e-2;
+
+fn close(analytic: f32, numeric: f64) -> bool {
+    let (a, n) = (analytic as f64, numeric);
+    (a - n).abs() <= 2e-3 + 2e-2 * a.abs().max(n.abs())
+}
+
+fn random(rows: usize, cols: usize, scale: f32, rng: &mut Rng) -> Array2<f32> {
+    Array2::from_shape_simple_fn((rows, cols), || rng.uniform(-scale, scale))
+}
+
+fn weighted_sum(out: &Array2<f32>, r: &Array2<f32>) -> f64 {
+    out.iter()
+        .zip(r.iter())
+        .map(|(&o, &w)| o as f64 * w as f64)
+        .sum()
+}
+
+/// Checks `analytic[k]` against the central difference of `loss` when element `k` of the
+/// tensor that `get` selects is moved by +-EPS. With `skip_kinks`, coordinates where halving
+/// the step changes the estimate (a kink of hard_sigmoid within reach) are not judged.
+fn check_tensor<M: Clone>(
+    what: &str,
+    model: &M,
+    get: &dyn Fn(&mut M) -> &mut [f32],
+    analytic: &[f32],
+    loss: &dyn Fn(&M) -> f64,
+    skip_kinks: bool,
+) -> Result<usize, TestCaseError> {
+    let n = analytic.len();
+    let mut checked = 0;
+    // At most 24 coordinates per tensor, spread over it.
+    let stride = n.div_ceil(24).max(1);
+    for k in (0..n).step_by(stride) {
+        let diff = |eps: f32| {
+            let mut plus = model.clone();
+            get(&mut plus)[k] += eps;
+            let mut minus = model.clone();
+            get(&mut minus)[k] -= eps;
+            (loss(&plus) - loss(&minus)) / (2.0 * eps as f64)
+        };
+        let numeric = diff(EPS);
+        if skip_kinks && !close(numeric as f32, diff(EPS / 2.0)) {
+            continue;
+        }
+        prop_assert!(
+            close(analytic[k], numeric),
+            "{what}[{k}]: analytic {} vs numeric {numeric}",
+            analytic[k]
+        );
+        checked += 1;
+    }
+    Ok(checked)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn dense_gradients(batch in 1usize..6, inputs in 1usize..7, outputs in 1usize..5, seed in any::<u64>()) {
+        let mut rng = Rng::new(seed);
+        let x = random(batch, inputs, 1.0, &mut rng);
+        let r = random(batch, outputs, 1.0, &mut rng);
+        let mut dense = Dense::new(inputs, outputs, &mut rng);
+        dense.bias = random(1, outputs, 0.5, &mut rng).into_shape_with_order(outputs).unwrap();
+        let mut grad = dense.zeros_like();
+        let dx = dense.backward(x.view(), r.view(), &mut grad);
+        let loss = |d: &(Dense, Array2<f32>)| weighted_sum(&d.0.forward(d.1.view()), &r);
+        let state = (dense.clone(), x.clone());
+        check_tensor("kernel", &state, &|s| s.0.kernel.as_slice_mut().unwrap(), grad.kernel.as_slice().unwrap(), &loss, false)?;
+        check_tensor("bias", &state, &|s| s.0.bias.as_slice_mut().unwrap(), grad.bias.as_slice().unwrap(), &loss, false)?;
+        check_tensor("x", &state, &|s| s.1.as_slice_mut().unwrap(), dx.as_slice().unwrap(), &loss, false)?;
+    }
+
+    #[test]
+    fn embedding_gradients(batch in 1usize..5, steps in 1usize..6, vocab in 2usize..8, dim in 1usize..5, seed in any::<u64>()) {
+        let mut rng = Rng::new(seed);
+        let indices = Array2::from_shape_simple_fn((batch, steps), || rng.below(vocab) as u8);
+        let r = random(batch * steps, dim, 1.0, &mut rng);
+        let emb = Embedding::new(vocab, dim, &mut rng);
+        let mut grad = emb.zeros_like();
+        emb.backward(indices.view(), r.view(), grad.weight.view_mut());
+        let loss = |e: &Embedding| weighted_sum(&e.forward(indices.view()), &r);
+        check_tensor("weight", &emb, &|e| e.weight.as_slice_mut().unwrap(), grad.weight.as_slice().unwrap(), &loss, false)?;
+    }
+
+    #[test]
+    fn dropout_gradients(rows in 1usize..6, cols in 1usize..6, rate in 0.0f32..0.9, seed in any::<u64>()) {
+        let mut rng = Rng::new(seed);
+        let x = random(rows, cols, 1.0, &mut rng);
+        let r = random(rows, cols, 1.0, &mut rng);
+        let dropout = Dropout { rate };
+        let mask = dropout.mask(rows, cols, &mut rng);
+        let dx = dropout.backward(r.view(), mask.view());
+        let loss = |x: &Array2<f32>| weighted_sum(&dropout.forward(x.view(), mask.view()), &r);
+        check_tensor("x", &x, &|x| x.as_slice_mut().unwrap(), dx.as_slice().unwrap(), &loss, false)?;
+        // Kept values are scaled by exactly 1 / (1 - rate).
+        for &m in mask.iter() {
+            prop_assert!(m == 0.0 || (m - 1.0 / (1.0 - rate)).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn sigmoid_bce_gradients(n in 1usize..8, seed in any::<u64>()) {
+        let mut rng = Rng::new(seed);
+        let logits: Vec<f32> = (0..n).map(|_| rng.uniform(-6.0, 6.0)).collect();
+        let labels: Vec<f32> = (0..n).map(|_| (rng.below(2)) as f32).collect();
+        let mut d = vec![0.0; n];
+        loss::sigmoid_bce(&logits, &labels, n as f32, &mut d);
+        let f = |z: &Vec<f32>| { let mut scratch = vec![0.0; n]; loss::sigmoid_bce(z, &labels, n as f32, &mut scratch) / n as f64 };
+        check_tensor("logits", &logits, &|z| z.as_mut_slice(), &d, &f, false)?;
+    }
+
+    #[test]
+    fn lstm_gradients(
+        batch in 1usize..4, steps in 1usize..6, inputs in 1usize..5, units in 1usize..5,
+        hard in any::<bool>(), seed in any::<u64>()
+    ) {
+        let mut rng = Rng::new(seed);
+        let activation = if hard { RecurrentActivation::HardSigmoid } else { RecurrentActivation::Sigmoid };
+        let mut lstm = Lstm::new(inputs, units, activation, &mut rng);
+        lstm.recurrent.mapv_inplace(|v| v * 1.5);
+        lstm.bias = random(1, 4 * units, 0.5, &mut rng).into_shape_with_order(4 * units).unwrap();
+        let x = random(steps * batch, inputs, 1.0, &mut rng);
+        let r = random(batch, units, 1.0, &mut rng);
+        let (_, cache) = lstm.forward(x.view(), steps);
+        let mut grad = lstm.zeros_like();
+        let dx = lstm.backward(x.view(), &cache, r.view(), &mut grad);
+        let loss = |s: &(Lstm, Array2<f32>)| weighted_sum(&s.0.forward(s.1.view(), steps).0, &r);
+        let state = (lstm.clone(), x.clone());
+        let mut checked = 0;
+        checked += check_tensor("kernel", &state, &|s| s.0.kernel.as_slice_mut().unwrap(), grad.kernel.as_slice().unwrap(), &loss, hard)?;
+        checked += check_tensor("recurrent", &state, &|s| s.0.recurrent.as_slice_mut().unwrap(), grad.recurrent.as_slice().unwrap(), &loss, hard)?;
+        checked += check_tensor("bias", &state, &|s| s.0.bias.as_slice_mut().unwrap(), grad.bias.as_slice().unwrap(), &loss, hard)?;
+        checked += check_tensor("x", &state, &|s| s.1.as_slice_mut().unwrap(), dx.as_slice().unwrap(), &loss, hard)?;
+        prop_assert!(checked > 0, "no coordinate was checked");
+    }
+
+    #[test]
+    fn endgame_model_gradients(batch in 1usize..4, vocab in 3usize..8, seed in any::<u64>(), hard in any::<bool>()) {
+        // The whole chain: embedding -> LSTM -> dropout -> dense -> sigmoid BCE, at small sizes
+        // and over full 75-step sequences.
+        let mut rng = Rng::new(seed);
+        let activation = if hard { RecurrentActivation::HardSigmoid } else { RecurrentActivation::Sigmoid };
+        let config = EndgameConfig { embedding_dim: 3, units: 4, dropout: 0.25, recurrent_activation: activation };
+        let net = EndgameLstm::new(config, vocab, &mut rng);
+        let steps = dga_lite::encode::MAXLEN;
+        let indices = Array2::from_shape_simple_fn((batch, steps), || rng.below(vocab) as u8);
+        let labels: Vec<f32> = (0..batch).map(|i| (i % 2) as f32).collect();
+        let dropout_seed = Rng::new(seed ^ 1);
+        let mut grad = net.zeros_like();
+        net.loss_and_grads(indices.view(), &labels, batch as f32, &mut dropout_seed.clone(), &mut grad);
+        let loss = |n: &EndgameLstm| {
+            let mut g = n.zeros_like();
+            n.loss_and_grads(indices.view(), &labels, batch as f32, &mut dropout_seed.clone(), &mut g) / batch as f64
+        };
+        let names: Vec<&str> = net.tensors().iter().map(|(name, _)| *name).collect();
+        let analytic: Vec<Vec<f32>> = grad.tensors().iter().map(|(_, t)| t.to_vec()).collect();
+        for (k, name) in names.iter().enumerate() {
+            check_tensor(name, &net, &|n| n.tensors_mut().swap_remove(k), &analytic[k], &loss, hard)?;
+        }
+    }
+}
+
+#[test]
+fn hard_sigmoid_is_flat_when_saturated() {
+    // Gates pinned at 0 or 1 pass no gradient through their pre-activation.
+    let a = RecurrentActivation::HardSigmoid;
+    assert_eq!(a.apply(3.0), 1.0);
+    assert_eq!(a.apply(-3.0), 0.0);
+    assert_eq!(a.derivative_from_output(1.0), 0.0);
+    assert_eq!(a.derivative_from_output(0.0), 0.0);
+    assert_eq!(a.derivative_from_output(a.apply(1.0)), 0.2);
+}
+
+#[test]
+fn finite_differences_catch_a_wrong_gradient() {
+    // The checker itself must fail on a gradient that is off.
+    let x = vec![0.5f32, -1.0];
+    let loss = |x: &Vec<f32>| (x[0] as f64).powi(2) + 3.0 * x[1] as f64;
+    let right = [1.0f32, 3.0];
+    let wrong = [1.0f32, 2.5];
+    assert!(check_tensor("x", &x, &|x| x.as_mut_slice(), &right, &loss, false).is_ok());
+    assert!(check_tensor("x", &x, &|x| x.as_mut_slice(), &wrong, &loss, false).is_err());
+}
