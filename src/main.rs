@@ -205,14 +205,15 @@ fn check_threshold(t: Option<f32>) -> Result<Option<f32>, String> {
     }
 }
 
-/// The command line as recorded in a model: everything but `--out` and its value.
+/// The command line as recorded in a model: everything but `--out` and `--threads` (neither
+/// changes the model, so the file stays a pure function of seed, data and settings).
 fn recorded_command() -> Vec<String> {
     let mut args = std::env::args().skip(1);
     let mut kept = vec!["dga-lite".to_string()];
     while let Some(arg) = args.next() {
-        if arg == "--out" {
+        if arg == "--out" || arg == "--threads" {
             args.next();
-        } else if !arg.starts_with("--out=") {
+        } else if !arg.starts_with("--out=") && !arg.starts_with("--threads=") {
             kept.push(arg);
         }
     }

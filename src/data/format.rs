@@ -224,7 +224,6 @@ pub fn detect(first_lines: &[&str]) -> Option<Format> {
     if CsvColumns::from_header(first).is_some() && first.contains(',') {
         return Some(Format::LabelledCsv);
     }
-    let all = |f: &dyn Fn(&str) -> bool| data.iter().all(|l| f(l));
     let most =
         |f: &dyn Fn(&str) -> bool| data.iter().filter(|l| f(l)).count() * 10 >= data.len() * 9;
     if most(&|l| {
@@ -243,7 +242,7 @@ pub fn detect(first_lines: &[&str]) -> Option<Format> {
     }) {
         return Some(Format::TopList);
     }
-    if all(&|l| !l.contains(',') && !l.contains('\t') && !l.contains(' ')) {
+    if most(&|l| !l.contains(',') && !l.contains('\t')) {
         return Some(Format::Plain);
     }
     None

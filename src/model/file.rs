@@ -57,7 +57,7 @@ pub struct InputInfo {
 /// How a model was trained: enough to reproduce it and to judge it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainingInfo {
-    /// The command line, without `--out` (so the file depends only on what shapes the model).
+    /// The command line, without `--out` and `--threads` (neither changes the model).
     pub command: Vec<String>,
     pub seed: u64,
     pub inputs: Vec<InputInfo>,

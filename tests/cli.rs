@@ -1,0 +1,243 @@
+//! The `dga-lite` binary, run the way a user runs it: train on small generated data, evaluate,
+//! predict, and check reproducibility bit for bit.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn dga_lite(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dga-lite"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
+}
+
+fn train(dir: &Path, out: &str, seed: &str, threads: &str) -> Output {
+    let (benign, dga) = common::write_training_files(dir, 300);
+    let out = dir.join(out);
+    dga_lite(&[
+        "train",
+        "--benign",
+        benign.to_str().unwrap(),
+        "--dga",
+        dga.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+        "--seed",
+        seed,
+        "--threads",
+        threads,
+        "--val-split",
+        "0.1",
+        "--patience",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn train_eval_predict_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = train(dir.path(), "m.safetensors", "7", "2");
+    let stdout = ok(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stdout.contains("ROC AUC"), "{stdout}");
+    assert!(
+        stderr.contains("epoch 3/3") && stderr.contains("validation AUC"),
+        "{stderr}"
+    );
+    let model = dir.path().join("m.safetensors");
+    let model = model.to_str().unwrap();
+
+    // eval --json: the stable keys, and a model that learned the toy task.
+    let benign = common::write(
+        dir.path(),
+        "eval-benign.txt",
+        &common::benign_names(100, 11).join("\n"),
+    );
+    let mut dga_csv = String::from("domain,family\n");
+    for name in common::dga_names(100, 12) {
+        dga_csv.push_str(&format!("{name},gamma\n"));
+    }
+    let dga = common::write(dir.path(), "eval-dga.csv", &dga_csv);
+    let stdout = ok(&dga_lite(&[
+        "eval",
+        "--model",
+        model,
+        "--benign",
+        benign.to_str().unwrap(),
+        "--dga",
+        dga.to_str().unwrap(),
+        "--json",
+    ]));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["n"], 200);
+    for key in ["accuracy", "auc", "precision", "recall", "f1"] {
+        assert!(report[key].is_number(), "{key} missing: {report}");
+    }
+    for key in ["0.01", "0.001", "0.0001"] {
+        assert!(
+            report["tpr_at_fpr"][key].is_number(),
+            "tpr_at_fpr {key}: {report}"
+        );
+    }
+    assert_eq!(report["per_family"]["gamma"]["n"], 100);
+    assert!(report["per_family"]["gamma"]["recall"].is_number());
+    assert!(
+        report["auc"].as_f64().unwrap() > 0.9,
+        "the toy task should be learned: {report}"
+    );
+
+    // predict: names as arguments, one invalid; the run goes on.
+    let stdout = ok(&dga_lite(&[
+        "predict",
+        "--model",
+        model,
+        "bahome3.com",
+        "not a name",
+        "QWXKZJRTPLMV.NET.",
+    ]));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with("bahome3.com\t"));
+    assert!(lines[1].contains("error"), "{stdout}");
+    assert!(lines[2].starts_with("qwxkzjrtplmv.net\t"), "{stdout}");
+
+    // predict --json from stdin, in input order, with line numbers.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dga-lite"))
+        .args(["predict", "--model", model, "--input", "-", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a.com\nbad..name\nzqxjkvbw.org\n")
+        .unwrap();
+    let stdout = ok(&child.wait_with_output().unwrap());
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["domain"], "a.com");
+    assert!(rows[0]["score"].is_number() && rows[0]["dga"].is_boolean());
+    assert_eq!(rows[1]["line"], 2);
+    assert!(rows[1]["error"].is_string());
+    assert_eq!(rows[2]["domain"], "zqxjkvbw.org");
+}
+
+#[test]
+fn same_seed_same_bytes_whatever_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(&train(dir.path(), "a.safetensors", "5", "2"));
+    ok(&train(dir.path(), "b.safetensors", "5", "2"));
+    ok(&train(dir.path(), "c.safetensors", "5", "1"));
+    ok(&train(dir.path(), "d.safetensors", "6", "2"));
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    assert!(
+        read("a.safetensors") == read("b.safetensors"),
+        "same seed, same threads: bytes differ"
+    );
+    assert!(
+        read("a.safetensors") == read("c.safetensors"),
+        "1 thread vs 2 threads: bytes differ"
+    );
+    assert!(
+        read("a.safetensors") != read("d.safetensors"),
+        "a different seed should give a different model"
+    );
+}
+
+#[test]
+fn user_errors_are_clear_and_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dga_lite(&["predict", "--model", "/no/such/model.safetensors", "a.com"]);
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.starts_with("error: cannot read model"), "{stderr}");
+
+    let junk = common::write(dir.path(), "junk.safetensors", "definitely not a model");
+    let out = dga_lite(&["predict", "--model", junk.to_str().unwrap(), "a.com"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a dga-lite model"));
+    assert_eq!(out.status.code(), Some(1));
+
+    let (benign, dga) = common::write_training_files(dir.path(), 10);
+    let out = dga_lite(&[
+        "train",
+        "--benign",
+        benign.to_str().unwrap(),
+        "--dga",
+        dga.to_str().unwrap(),
+        "--patience",
+        "2",
+        "--out",
+        "x",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--val-split"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let empty = common::write(dir.path(), "empty.txt", "");
+    let out = dga_lite(&[
+        "train",
+        "--benign",
+        empty.to_str().unwrap(),
+        "--dga",
+        dga.to_str().unwrap(),
+        "--out",
+        "x",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("empty"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    for args in [
+        &["predict", "--model", "m", "--threshold", "2", "a.com"][..],
+        &["bogus"],
+        &["train"],
+    ] {
+        let out = dga_lite(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn help_teaches() {
+    let stdout = ok(&dga_lite(&["--help"]));
+    assert!(
+        stdout.contains("train") && stdout.contains("predict") && stdout.contains("Examples"),
+        "{stdout}"
+    );
+    let stdout = ok(&dga_lite(&["train", "--help"]));
+    assert!(
+        stdout.contains("--max-per-class") && stdout.contains("bit for bit"),
+        "{stdout}"
+    );
+}

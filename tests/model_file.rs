@@ -1,0 +1,159 @@
+//! The model file: round trip, and clear errors for truncated, corrupt, foreign and future files.
+
+use dga_lite::encode::Vocab;
+use dga_lite::model::file::Net;
+use dga_lite::model::{EndgameConfig, EndgameLstm, ModelError, ModelFile, TrainingInfo};
+use dga_lite::rng::Rng;
+use std::collections::HashMap;
+
+fn small_model() -> ModelFile {
+    let vocab = Vocab::from_names(["abc.com", "xyz-1.net"]);
+    let config = EndgameConfig {
+        embedding_dim: 6,
+        units: 5,
+        ..EndgameConfig::default()
+    };
+    let net = EndgameLstm::new(config, vocab.size(), &mut Rng::new(3));
+    ModelFile {
+        net: Net::EndgameLstm(net),
+        vocab,
+        threshold: 0.5,
+        training: TrainingInfo {
+            seed: 3,
+            ..Default::default()
+        },
+    }
+}
+
+#[test]
+fn save_then_load_gives_the_same_model_and_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let model = small_model();
+    model.save(&path).unwrap();
+    let loaded = ModelFile::load(&path).unwrap();
+    assert_eq!(loaded, model);
+    let names = ["abc.com", "zzz.org", ""];
+    assert_eq!(loaded.score_names(&names), model.score_names(&names));
+    // Same model, same bytes.
+    assert_eq!(model.to_bytes(), loaded.to_bytes());
+    // Nothing but the model is left in the folder (the temporary file was renamed).
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries, vec![std::ffi::OsString::from("m.safetensors")]);
+}
+
+#[test]
+fn pytorch_style_readers_see_tensors_and_metadata() {
+    let bytes = small_model().to_bytes();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = st.names();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "dense.bias",
+            "dense.kernel",
+            "embedding.weight",
+            "lstm.bias",
+            "lstm.kernel",
+            "lstm.recurrent_kernel"
+        ]
+    );
+    assert_eq!(st.tensor("lstm.kernel").unwrap().shape(), [6, 20]);
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let header: serde_json::Value =
+        serde_json::from_str(&meta.metadata().as_ref().unwrap()["dga_lite"]).unwrap();
+    assert_eq!(header["architecture"], "endgame-lstm");
+    assert_eq!(header["maxlen"], 75);
+}
+
+fn load_bytes(bytes: &[u8]) -> Result<ModelFile, ModelError> {
+    ModelFile::from_bytes(bytes, "test.safetensors")
+}
+
+#[test]
+fn every_truncation_fails_cleanly() {
+    let bytes = small_model().to_bytes();
+    for cut in [0, 3, 8, 20, bytes.len() / 2, bytes.len() - 1] {
+        match load_bytes(&bytes[..cut]) {
+            Err(ModelError::Corrupt { .. } | ModelError::Foreign { .. }) => {}
+            other => panic!("truncated to {cut} bytes: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn corrupt_weights_and_foreign_files_are_named_as_such() {
+    // A NaN in the weights.
+    let mut bytes = small_model().to_bytes();
+    let n = bytes.len();
+    bytes[n - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+    let err = load_bytes(&bytes).unwrap_err();
+    assert!(matches!(err, ModelError::Corrupt { .. }), "{err}");
+
+    // Random bytes.
+    let err = load_bytes(b"this is not a model file at all, just text").unwrap_err();
+    assert!(err.to_string().contains("not a dga-lite model"), "{err}");
+
+    // A valid safetensors file from someone else.
+    let data = vec![0u8; 16];
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![4], &data).unwrap();
+    let foreign = safetensors::serialize([("weight", view)], None).unwrap();
+    let err = load_bytes(&foreign).unwrap_err();
+    assert!(matches!(err, ModelError::Foreign { .. }), "{err}");
+    assert!(
+        err.to_string().contains("without dga-lite metadata"),
+        "{err}"
+    );
+}
+
+/// Rewrites the JSON metadata of a model file.
+fn with_header(edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
+    let bytes = small_model().to_bytes();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut header: serde_json::Value =
+        serde_json::from_str(&meta.metadata().as_ref().unwrap()["dga_lite"]).unwrap();
+    edit(&mut header);
+    let metadata = HashMap::from([("dga_lite".to_string(), header.to_string())]);
+    safetensors::serialize(st.tensors(), Some(metadata)).unwrap()
+}
+
+#[test]
+fn a_future_version_asks_for_an_upgrade() {
+    let bytes = with_header(|h| h["format_version"] = 99.into());
+    let err = load_bytes(&bytes).unwrap_err();
+    assert!(
+        matches!(err, ModelError::FutureVersion { found: 99, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("upgrade"), "{err}");
+}
+
+#[test]
+fn inconsistent_metadata_is_corrupt_not_a_panic() {
+    for edit in [
+        (|h: &mut serde_json::Value| h["vocab"] = "aa".into()) as fn(&mut serde_json::Value),
+        |h| h["config"]["units"] = 7.into(),
+        |h| h["config"]["units"] = 0.into(),
+        |h| h["threshold"] = 3.0.into(),
+        |h| h["maxlen"] = 10.into(),
+        |h| h["architecture"] = "transformer".into(),
+    ] {
+        let err = load_bytes(&with_header(edit)).unwrap_err();
+        assert!(
+            matches!(err, ModelError::Corrupt { .. } | ModelError::Foreign { .. }),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn missing_file_is_a_read_error() {
+    let err = ModelFile::load(std::path::Path::new("/no/such/model.safetensors")).unwrap_err();
+    assert!(matches!(err, ModelError::Read { .. }), "{err}");
+}
