@@ -4,6 +4,7 @@
 //! (architectures built from `nn` layers) -> `train` / `metrics` / `predict`. The CLI in
 //! `main.rs` only parses flags and calls into this library.
 
+pub mod backend;
 pub mod data;
 pub mod encode;
 pub mod metrics;

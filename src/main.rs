@@ -86,6 +86,12 @@ enum OptimizerArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum EngineArg {
+    Fast,
+    Reference,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum ActivationArg {
     Sigmoid,
     /// Keras 2.x hard_sigmoid, clip(0.2x + 0.5, 0, 1), as in the original notebook.
@@ -140,6 +146,10 @@ struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// `fast` (default) or `reference`: the plain layers every fast path is tested against.
+    /// Both compute the same model; the reference is several times slower.
+    #[arg(long, value_enum, default_value = "fast")]
+    engine: EngineArg,
     #[command(flatten)]
     common: Common,
 }
@@ -257,6 +267,10 @@ fn run_train(args: TrainArgs) -> Result<(), String> {
         patience: args.patience,
         command: recorded_command(),
         progress: !args.quiet,
+        engine: match args.engine {
+            EngineArg::Fast => train::Engine::Fast,
+            EngineArg::Reference => train::Engine::Reference,
+        },
     };
     let started = std::time::Instant::now();
     let outcome = train::train(&options).map_err(|e| e.to_string())?;

@@ -5,12 +5,13 @@
 //! numbers, and batches are reduced in fixed chunks (`model::CHUNK_ROWS`), so the same seed and
 //! data give the same model bytes whatever the thread count.
 
+use crate::backend::cpu::endgame_lstm as fast;
 use crate::data::{self, Class, DataError, Format, ReadReport, Sample};
 use crate::encode::{MAXLEN, Vocab};
 use crate::metrics::{self, Report};
 use crate::model::file::{InputInfo, Net};
 use crate::model::{
-    EndgameConfig, EndgameLstm, ModelFile, Network, TrainingInfo, batch_loss_and_grads, scores,
+    EndgameConfig, EndgameLstm, ModelFile, Network, TrainingInfo, batch_loss_and_grads,
 };
 use crate::nn::{Optimizer, OptimizerConfig};
 use crate::rng::Rng;
@@ -24,6 +25,16 @@ const STREAM_SAMPLE: u64 = 1;
 const STREAM_INIT: u64 = 2;
 const STREAM_SHUFFLE: u64 = 3;
 const STREAM_DROPOUT: u64 = 4;
+
+/// Which implementation runs the math. Both compute the same function (tests/fast_cpu.rs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// The plain layers of `src/nn/`: the reference everything else is checked against.
+    Reference,
+    /// `backend::cpu`: the same function with exact savings (shared padding prefix, input table).
+    #[default]
+    Fast,
+}
 
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
@@ -45,6 +56,7 @@ pub struct TrainOptions {
     pub command: Vec<String>,
     /// Draw a progress bar on a terminal.
     pub progress: bool,
+    pub engine: Engine,
 }
 
 impl Default for TrainOptions {
@@ -64,6 +76,7 @@ impl Default for TrainOptions {
             patience: None,
             command: Vec::new(),
             progress: false,
+            engine: Engine::Fast,
         }
     }
 }
@@ -122,8 +135,8 @@ impl Split {
     }
 
     /// Metrics of `net` on this split at `threshold`.
-    pub fn evaluate<N: Network>(&self, net: &N, threshold: f32) -> Report {
-        let s = scores(net, &self.indices);
+    pub fn evaluate(&self, net: &EndgameLstm, threshold: f32) -> Report {
+        let s = fast::scores(net, &self.indices);
         let positive: Vec<bool> = self.labels.iter().map(|&l| l > 0.5).collect();
         let families: Vec<Option<&str>> = self.families.iter().map(|f| f.as_deref()).collect();
         metrics::evaluate(&s, &positive, &families, threshold)
@@ -334,12 +347,15 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
                 batch_indices.extend_from_slice(&train_split.indices[i * MAXLEN..(i + 1) * MAXLEN]);
                 batch_labels.push(train_split.labels[i]);
             }
-            let (loss, grad) = batch_loss_and_grads(
-                &net,
-                &batch_indices,
-                &batch_labels,
-                &dropout_root.fork(step),
-            );
+            let step_rng = dropout_root.fork(step);
+            let (loss, grad) = match options.engine {
+                Engine::Reference => {
+                    batch_loss_and_grads(&net, &batch_indices, &batch_labels, &step_rng)
+                }
+                Engine::Fast => {
+                    fast::batch_loss_and_grads(&net, &batch_indices, &batch_labels, &step_rng)
+                }
+            };
             let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
             optimizer.step(&mut net.tensors_mut(), &grads);
             step += 1;

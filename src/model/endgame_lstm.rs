@@ -70,6 +70,37 @@ impl EndgameLstm {
     }
 }
 
+impl EndgameLstm {
+    /// Dropout -> Dense -> sigmoid BCE on the LSTM's last states `[batch, H]`: returns the
+    /// summed loss and dL/d(last), and adds the dense layer's gradients to `grad`. Shared by
+    /// the reference and the fast paths, which differ only in how they run the LSTM.
+    pub fn head_loss_and_grads(
+        &self,
+        last: ArrayView2<f32>,
+        labels: &[f32],
+        denominator: f32,
+        rng: &mut Rng,
+        grad: &mut Dense,
+    ) -> (f64, ndarray::Array2<f32>) {
+        let batch = last.nrows();
+        let dropout = Dropout {
+            rate: self.config.dropout,
+        };
+        let mask = dropout.mask(batch, self.config.units, rng);
+        let dropped = dropout.forward(last, mask.view());
+        let logits = self.dense.forward(dropped.view());
+        let mut d_logits = ndarray::Array2::zeros((batch, 1));
+        let loss_sum = loss::sigmoid_bce(
+            logits.as_slice().expect("contiguous"),
+            labels,
+            denominator,
+            d_logits.as_slice_mut().expect("contiguous"),
+        );
+        let d_dropped = self.dense.backward(dropped.view(), d_logits.view(), grad);
+        (loss_sum, dropout.backward(d_dropped.view(), mask.view()))
+    }
+}
+
 fn slice_of<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
     a.as_slice().expect("parameters are contiguous")
 }
@@ -129,26 +160,11 @@ impl Network for EndgameLstm {
         rng: &mut Rng,
         grad: &mut Self,
     ) -> f64 {
-        let (batch, steps) = indices.dim();
+        let steps = indices.ncols();
         let embedded = self.embedding.forward(indices);
         let (last, cache) = self.lstm.forward(embedded.view(), steps);
-        let dropout = Dropout {
-            rate: self.config.dropout,
-        };
-        let mask = dropout.mask(batch, self.config.units, rng);
-        let dropped = dropout.forward(last.view(), mask.view());
-        let logits = self.dense.forward(dropped.view());
-        let mut d_logits = ndarray::Array2::zeros((batch, 1));
-        let loss_sum = loss::sigmoid_bce(
-            logits.as_slice().expect("contiguous"),
-            labels,
-            denominator,
-            d_logits.as_slice_mut().expect("contiguous"),
-        );
-        let d_dropped = self
-            .dense
-            .backward(dropped.view(), d_logits.view(), &mut grad.dense);
-        let d_last = dropout.backward(d_dropped.view(), mask.view());
+        let (loss_sum, d_last) =
+            self.head_loss_and_grads(last.view(), labels, denominator, rng, &mut grad.dense);
         let d_embedded = self
             .lstm
             .backward(embedded.view(), &cache, d_last.view(), &mut grad.lstm);

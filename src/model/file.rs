@@ -86,7 +86,7 @@ impl Net {
 
     pub fn scores(&self, indices: &[u8]) -> Vec<f32> {
         match self {
-            Net::EndgameLstm(net) => super::scores(net, indices),
+            Net::EndgameLstm(net) => crate::backend::cpu::endgame_lstm::scores(net, indices),
         }
     }
 }

@@ -45,6 +45,59 @@ impl RecurrentActivation {
     }
 }
 
+/// One step of one row. `z` holds the pre-activations `[4H]` on entry and the gate values
+/// i, f, g, o on return; writes `c_t` and `h_t`.
+pub fn cell_forward(
+    act: RecurrentActivation,
+    z: &mut [f32],
+    c_prev: &[f32],
+    c: &mut [f32],
+    h: &mut [f32],
+) {
+    let units = c.len();
+    for u in 0..units {
+        let i = act.apply(z[u]);
+        let f = act.apply(z[units + u]);
+        let g = z[2 * units + u].tanh();
+        let o = act.apply(z[3 * units + u]);
+        z[u] = i;
+        z[units + u] = f;
+        z[2 * units + u] = g;
+        z[3 * units + u] = o;
+        c[u] = f * c_prev[u] + i * g;
+        h[u] = o * c[u].tanh();
+    }
+}
+
+/// The backward of `cell_forward` for one row. `dh` is dL/dh_t; `dc` holds dL/dc_t from later
+/// steps on entry and dL/dc_{t-1} on return; `dz` receives dL/dz (pre-activations).
+/// `c_t` is recomputed from the gates exactly as `cell_forward` computed it.
+pub fn cell_backward(
+    act: RecurrentActivation,
+    gates: &[f32],
+    c_prev: &[f32],
+    dh: &[f32],
+    dc: &mut [f32],
+    dz: &mut [f32],
+) {
+    let units = dc.len();
+    for u in 0..units {
+        let (i, f, g, o) = (
+            gates[u],
+            gates[units + u],
+            gates[2 * units + u],
+            gates[3 * units + u],
+        );
+        let tanh_c = (f * c_prev[u] + i * g).tanh();
+        let dc_total = dc[u] + dh[u] * o * (1.0 - tanh_c * tanh_c);
+        dz[u] = dc_total * g * act.derivative_from_output(i);
+        dz[units + u] = dc_total * c_prev[u] * act.derivative_from_output(f);
+        dz[2 * units + u] = dc_total * i * (1.0 - g * g);
+        dz[3 * units + u] = dh[u] * tanh_c * act.derivative_from_output(o);
+        dc[u] = dc_total * f;
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lstm {
     /// `[in, 4H]`
@@ -120,21 +173,22 @@ impl Lstm {
                 1.0,
                 &mut z,
             );
+            let z = z.as_slice_mut().expect("row block of a row-major matrix");
+            let (cells_done, cells_next) = cells
+                .as_slice_mut()
+                .expect("contiguous")
+                .split_at_mut((t + 1) * batch * units);
+            let hidden_next =
+                &mut hidden.as_slice_mut().expect("contiguous")[(t + 1) * batch * units..];
             for b in 0..batch {
-                let mut zb = z.row_mut(b);
-                for u in 0..units {
-                    let i = self.activation.apply(zb[u]);
-                    let f = self.activation.apply(zb[units + u]);
-                    let g = zb[2 * units + u].tanh();
-                    let o = self.activation.apply(zb[3 * units + u]);
-                    zb[u] = i;
-                    zb[units + u] = f;
-                    zb[2 * units + u] = g;
-                    zb[3 * units + u] = o;
-                    let c = f * cells[[t * batch + b, u]] + i * g;
-                    cells[[(t + 1) * batch + b, u]] = c;
-                    hidden[[(t + 1) * batch + b, u]] = o * c.tanh();
-                }
+                let row = b * units..(b + 1) * units;
+                cell_forward(
+                    self.activation,
+                    &mut z[b * 4 * units..(b + 1) * 4 * units],
+                    &cells_done[t * batch * units..][row.clone()],
+                    &mut cells_next[row.clone()],
+                    &mut hidden_next[row],
+                );
             }
         }
         let last = hidden.slice(s![steps * batch.., ..]).to_owned();
@@ -164,28 +218,19 @@ impl Lstm {
         let mut d_h = d_last.to_owned();
         let mut d_c = Array2::<f32>::zeros((batch, units));
         for t in (0..steps).rev() {
+            let d_h_rows = d_h.as_slice().expect("contiguous");
+            let d_c_rows = d_c.as_slice_mut().expect("contiguous");
             for b in 0..batch {
                 let row = t * batch + b;
-                let gates = cache.gates.row(row);
-                let mut dz = d_z.row_mut(row);
-                for u in 0..units {
-                    let (i, f, g, o) = (
-                        gates[u],
-                        gates[units + u],
-                        gates[2 * units + u],
-                        gates[3 * units + u],
-                    );
-                    let c = cache.cells[[row + batch, u]];
-                    let c_prev = cache.cells[[row, u]];
-                    let tanh_c = c.tanh();
-                    let dh = d_h[[b, u]];
-                    let dc = d_c[[b, u]] + dh * o * (1.0 - tanh_c * tanh_c);
-                    dz[u] = dc * g * self.activation.derivative_from_output(i);
-                    dz[units + u] = dc * c_prev * self.activation.derivative_from_output(f);
-                    dz[2 * units + u] = dc * i * (1.0 - g * g);
-                    dz[3 * units + u] = dh * tanh_c * self.activation.derivative_from_output(o);
-                    d_c[[b, u]] = dc * f;
-                }
+                let unit_rows = b * units..(b + 1) * units;
+                cell_backward(
+                    self.activation,
+                    cache.gates.row(row).as_slice().expect("contiguous"),
+                    cache.cells.row(row).as_slice().expect("contiguous"),
+                    &d_h_rows[unit_rows.clone()],
+                    &mut d_c_rows[unit_rows],
+                    d_z.row_mut(row).into_slice().expect("contiguous"),
+                );
             }
             let dz_t = d_z.slice(s![t * batch..(t + 1) * batch, ..]);
             d_h = super::matmul(dz_t, self.recurrent.t());

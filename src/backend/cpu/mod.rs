@@ -1,0 +1,3 @@
+//! Fast CPU paths (rayon), each tested against the reference in `src/nn/` + `src/model/`.
+
+pub mod endgame_lstm;
