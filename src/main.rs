@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dga_lite::data::{self, Class, Format};
 use dga_lite::metrics;
-use dga_lite::model::{EndgameConfig, ModelFile};
+use dga_lite::model::{EndgameConfig, ModelFile, embedded};
 use dga_lite::nn::{OptimizerConfig, RecurrentActivation};
 use dga_lite::predict::{self, PredictOptions, PredictSummary, Query};
 use dga_lite::train::{self, TrainOptions};
@@ -25,6 +25,7 @@ use std::process::ExitCode;
     after_help = "Examples:\n  \
         dga-lite train --benign top-1m.csv --dga dga.csv --max-per-class 100000 --epochs 10 --out model.safetensors\n  \
         dga-lite eval --model model.safetensors --benign more-benign.csv --dga more-dga.csv\n  \
+        dga-lite predict google.com xjwqkdpqoe.net          (the embedded default model)\n  \
         dga-lite predict --model model.safetensors google.com xjwqkdpqoe.net\n  \
         zcat names.gz | dga-lite predict --model model.safetensors --input - --json"
 )]
@@ -41,6 +42,22 @@ enum Command {
     Eval(EvalArgs),
     /// Score names given as arguments or read from --input (a file, or - for stdin).
     Predict(PredictArgs),
+    /// Inspect a model: `dga-lite model info [--model M]` prints its card.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Architecture, vocabulary, threshold, training data, command, seed and held-out metrics.
+    Info {
+        /// Model file (default: the embedded default model).
+        #[arg(long, value_name = "MODEL")]
+        model: Option<PathBuf>,
+        /// Print the model's header as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -130,6 +147,10 @@ struct TrainArgs {
     /// Stop after N epochs without a better validation AUC and keep the best epoch.
     #[arg(long, value_name = "N")]
     patience: Option<usize>,
+    /// Set the model's threshold for this false-positive rate on the validation split
+    /// (for example 0.001); without it the threshold is 0.5.
+    #[arg(long, value_name = "FPR")]
+    target_fpr: Option<f64>,
     /// Input format for every file (default: detect per file).
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
@@ -156,8 +177,9 @@ struct TrainArgs {
 
 #[derive(Args)]
 struct EvalArgs {
+    /// Model file (default: the model embedded in this binary; see `dga-lite model info`).
     #[arg(long, value_name = "MODEL")]
-    model: PathBuf,
+    model: Option<PathBuf>,
     #[arg(long, num_args = 1.., value_name = "PATH")]
     benign: Vec<String>,
     #[arg(long, num_args = 1.., value_name = "PATH")]
@@ -176,8 +198,9 @@ struct EvalArgs {
 
 #[derive(Args)]
 struct PredictArgs {
+    /// Model file (default: the model embedded in this binary; see `dga-lite model info`).
     #[arg(long, value_name = "MODEL")]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// Names to score.
     names: Vec<String>,
     /// Read names from a file, or - for standard input.
@@ -265,6 +288,7 @@ fn run_train(args: TrainArgs) -> Result<(), String> {
         test_split: args.test_split,
         val_split: args.val_split,
         patience: args.patience,
+        target_fpr: args.target_fpr,
         command: recorded_command(),
         progress: !args.quiet,
         engine: match args.engine {
@@ -287,8 +311,55 @@ fn run_train(args: TrainArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn load_model(path: &std::path::Path) -> Result<ModelFile, String> {
-    ModelFile::load(path).map_err(|e| e.to_string())
+/// The model at `path`, or the embedded default when no path is given.
+fn load_model(path: Option<&std::path::Path>) -> Result<ModelFile, String> {
+    match path {
+        Some(path) => ModelFile::load(path),
+        None => embedded::default_model(),
+    }
+    .map_err(|e| e.to_string())
+}
+
+fn run_model_info(model: Option<PathBuf>, json: bool) -> Result<(), String> {
+    let loaded = load_model(model.as_deref())?;
+    if json {
+        println!("{}", loaded.header_json());
+        return Ok(());
+    }
+    let t = &loaded.training;
+    let source = model
+        .as_ref()
+        .map_or(embedded::NAME.to_string(), |p| p.display().to_string());
+    println!("model         {source}");
+    println!("architecture  {}", loaded.net.architecture());
+    println!(
+        "vocabulary    {} characters: {}",
+        loaded.vocab.chars().len(),
+        loaded.vocab.chars()
+    );
+    println!("threshold     {}", loaded.threshold);
+    println!("trained with  {}", t.command.join(" "));
+    println!(
+        "seed          {}; {} epochs run, best epoch {}",
+        t.seed, t.epochs_run, t.best_epoch
+    );
+    for input in &t.inputs {
+        println!(
+            "input         {} ({:?}, {} names, sha256 {})",
+            input.path, input.class, input.names, input.sha256
+        );
+    }
+    println!("split sizes   {}", t.split_sizes);
+    if let Some(auc) = t.test_metrics.get("auc").and_then(|v| v.as_f64()) {
+        println!("test AUC      {auc:.5}");
+    }
+    if let Some(tpr) = t.test_metrics.get("tpr_at_fpr") {
+        println!("test TPR@FPR  {tpr}");
+    }
+    if model.is_none() {
+        println!("\n{}", embedded::CARD);
+    }
+    Ok(())
 }
 
 fn run_eval(args: EvalArgs) -> Result<(), String> {
@@ -297,7 +368,7 @@ fn run_eval(args: EvalArgs) -> Result<(), String> {
     if args.benign.is_empty() && args.dga.is_empty() {
         return Err("eval needs labelled names: pass --benign and/or --dga".into());
     }
-    let model = load_model(&args.model)?;
+    let model = load_model(args.model.as_deref())?;
     let format = args.format.map(FormatArg::format);
     let mut samples = Vec::new();
     for (paths, class) in [(&args.benign, Class::Benign), (&args.dga, Class::Dga)] {
@@ -337,7 +408,7 @@ fn run_predict(args: PredictArgs) -> Result<(), String> {
             "nothing to score: give names as arguments or --input FILE (- for stdin)".into(),
         );
     }
-    let model = load_model(&args.model)?;
+    let model = load_model(args.model.as_deref())?;
     let options = PredictOptions {
         threshold: threshold.unwrap_or(model.threshold),
         json: args.json,
@@ -385,6 +456,7 @@ fn main() -> ExitCode {
         Command::Train(args) => run_train(args),
         Command::Eval(args) => run_eval(args),
         Command::Predict(args) => run_predict(args),
+        Command::Model(ModelCommand::Info { model, json }) => run_model_info(model, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

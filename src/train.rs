@@ -52,6 +52,9 @@ pub struct TrainOptions {
     pub val_split: f64,
     /// Stop after this many epochs without a better validation AUC (needs `val_split > 0`).
     pub patience: Option<usize>,
+    /// Choose the decision threshold as the lowest score that keeps the validation split's
+    /// false-positive rate at or below this (needs `val_split > 0`); otherwise 0.5.
+    pub target_fpr: Option<f64>,
     /// Recorded in the model (without `--out`).
     pub command: Vec<String>,
     /// Draw a progress bar on a terminal.
@@ -74,6 +77,7 @@ impl Default for TrainOptions {
             test_split: 0.2,
             val_split: 0.0,
             patience: None,
+            target_fpr: None,
             command: Vec::new(),
             progress: false,
             engine: Engine::Fast,
@@ -229,6 +233,14 @@ fn check(options: &TrainOptions) -> Result<(), TrainError> {
     }
     if options.patience.is_some() && v == 0.0 {
         return bad("--patience needs a validation split: pass --val-split (for example 0.1)");
+    }
+    if options.target_fpr.is_some() && v == 0.0 {
+        return bad(
+            "--target-fpr chooses the threshold on the validation split: pass --val-split (for example 0.05)",
+        );
+    }
+    if options.target_fpr.is_some_and(|f| !(f > 0.0 && f < 1.0)) {
+        return bad("--target-fpr must be in (0, 1), for example 0.001");
     }
     if !(0.0..1.0).contains(&options.config.dropout) {
         return bad("--dropout must be in [0, 1)");
@@ -408,7 +420,27 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     };
 
     // 5. Held-out report.
-    let threshold = 0.5;
+    let threshold = match options.target_fpr {
+        Some(target) => {
+            let positive: Vec<bool> = val_split.labels.iter().map(|&l| l > 0.5).collect();
+            let point =
+                metrics::tpr_at_fpr(&fast::scores(&net, &val_split.indices), &positive, target);
+            match point {
+                Some(p) => {
+                    eprintln!(
+                        "threshold {:.6}: validation FPR {:.5}, TPR {:.4} (target FPR {target})",
+                        p.threshold, p.fpr, p.tpr
+                    );
+                    p.threshold.clamp(0.0, 1.0)
+                }
+                None => {
+                    eprintln!("the validation split lacks a class; keeping threshold 0.5");
+                    0.5
+                }
+            }
+        }
+        None => 0.5,
+    };
     let test_report = (!test_split.is_empty()).then(|| test_split.evaluate(&net, threshold));
     let training = TrainingInfo {
         command: options.command.clone(),

@@ -45,6 +45,8 @@ fn train(dir: &Path, out: &str, seed: &str, threads: &str) -> Output {
         "0.1",
         "--patience",
         "2",
+        "--target-fpr",
+        "0.05",
         "--out",
         out.to_str().unwrap(),
     ])
@@ -63,6 +65,18 @@ fn train_eval_predict_end_to_end() {
     );
     let model = dir.path().join("m.safetensors");
     let model = model.to_str().unwrap();
+
+    // --target-fpr chose the threshold on the validation split, and the model records it.
+    assert!(stderr.contains("target FPR 0.05"), "{stderr}");
+    let header: serde_json::Value = serde_json::from_str(&ok(&dga_lite(&[
+        "model", "info", "--json", "--model", model,
+    ])))
+    .unwrap();
+    let threshold = header["threshold"].as_f64().unwrap();
+    assert!(
+        threshold > 0.0 && threshold < 1.0 && threshold != 0.5,
+        "threshold {threshold}"
+    );
 
     // eval --json: the stable keys, and a model that learned the toy task.
     let benign = common::write(
@@ -189,6 +203,25 @@ fn user_errors_are_clear_and_not_panics() {
         dga.to_str().unwrap(),
         "--patience",
         "2",
+        "--target-fpr",
+        "0.05",
+        "--out",
+        "x",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--val-split"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = dga_lite(&[
+        "train",
+        "--benign",
+        benign.to_str().unwrap(),
+        "--dga",
+        dga.to_str().unwrap(),
+        "--target-fpr",
+        "0.001",
         "--out",
         "x",
     ]);
@@ -240,4 +273,25 @@ fn help_teaches() {
         stdout.contains("--max-per-class") && stdout.contains("bit for bit"),
         "{stdout}"
     );
+}
+
+#[test]
+fn the_embedded_default_scores_with_no_files() {
+    let stdout = ok(&dga_lite(&["predict", "google.com", "xjwqkdpqoe.net"]));
+    let rows: Vec<Vec<&str>> = stdout.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    let score = |row: &Vec<&str>| row[1].parse::<f32>().unwrap();
+    assert_eq!(rows[0][0], "google.com");
+    assert!(score(&rows[0]) < 0.5 && rows[0][2] == "benign", "{stdout}");
+    assert!(score(&rows[1]) > 0.5 && rows[1][2] == "dga", "{stdout}");
+
+    let info = ok(&dga_lite(&["model", "info"]));
+    assert!(
+        info.contains("endgame-lstm") && info.contains("Model card"),
+        "{info}"
+    );
+    let header: serde_json::Value =
+        serde_json::from_str(&ok(&dga_lite(&["model", "info", "--json"]))).unwrap();
+    assert_eq!(header["format"], "dga-lite-model");
+    assert!(header["training"]["test_metrics"]["auc"].as_f64().unwrap() > 0.99);
 }

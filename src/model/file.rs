@@ -119,10 +119,9 @@ impl ModelFile {
         self.net.scores(&self.vocab.encode_batch(names))
     }
 
-    /// The file's bytes. Deterministic: the same model always gives the same bytes.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    fn header(&self) -> Header {
         let Net::EndgameLstm(net) = &self.net;
-        let header = Header {
+        Header {
             format: FORMAT.into(),
             format_version: FORMAT_VERSION,
             architecture: self.net.architecture().into(),
@@ -131,7 +130,18 @@ impl ModelFile {
             maxlen: MAXLEN,
             threshold: self.threshold,
             training: self.training.clone(),
-        };
+        }
+    }
+
+    /// The metadata header as pretty JSON (what `model info --json` prints).
+    pub fn header_json(&self) -> String {
+        serde_json::to_string_pretty(&self.header()).expect("header serialises")
+    }
+
+    /// The file's bytes. Deterministic: the same model always gives the same bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let Net::EndgameLstm(net) = &self.net;
+        let header = self.header();
         let metadata = HashMap::from([(
             METADATA_KEY.to_string(),
             serde_json::to_string(&header).expect("header serialises"),
