@@ -16,9 +16,10 @@
 //! Chunks of `CHUNK_ROWS` rows are processed in parallel and reduced in chunk order, with the
 //! same dropout masks as the reference, so results do not depend on the thread count.
 
+use super::lstm_cell;
 use crate::encode::{MAXLEN, PAD};
 use crate::model::{CHUNK_ROWS, EndgameLstm, Network};
-use crate::nn::lstm::{RecurrentActivation, cell_backward, cell_forward};
+use crate::nn::lstm::RecurrentActivation;
 use crate::nn::{Dense, loss::sigmoid, matmul};
 use crate::rng::Rng;
 use ndarray::linalg::general_mat_mul;
@@ -65,8 +66,9 @@ impl Prefix {
             general_mat_mul(1.0, &h, &net.lstm.recurrent, 1.0, &mut zv);
             let (c_done, c_next) = p.cells.split_at_mut((s + 1) * units);
             let h_next = &mut p.hidden[(s + 1) * units..(s + 2) * units];
-            cell_forward(
+            lstm_cell::forward(
                 net.lstm.activation,
+                units,
                 z,
                 &c_done[s * units..],
                 &mut c_next[..units],
@@ -100,8 +102,9 @@ impl Prefix {
         let mut dc = d_c[self.steps * units..(self.steps + 1) * units].to_vec();
         for s in (0..self.steps).rev() {
             let gates = &self.gates[s * 4 * units..(s + 1) * 4 * units];
-            cell_backward(
+            lstm_cell::backward(
                 net.lstm.activation,
+                units,
                 gates,
                 self.cell(s),
                 &dh,
@@ -199,16 +202,14 @@ fn chunk_forward(
             trace.h_prev.extend_from_slice(&h[..active * units]);
             trace.c_prev.extend_from_slice(&c[..active * units]);
         }
-        for k in 0..active {
-            let rows = k * units..(k + 1) * units;
-            cell_forward(
-                net.lstm.activation,
-                &mut z[k * 4 * units..(k + 1) * 4 * units],
-                &c_prev[rows.clone()],
-                &mut c[rows.clone()],
-                &mut h[rows],
-            );
-        }
+        lstm_cell::forward(
+            net.lstm.activation,
+            units,
+            &mut z[..active * 4 * units],
+            &c_prev[..active * units],
+            &mut c[..active * units],
+            &mut h[..active * units],
+        );
         if keep {
             trace.gates.extend_from_slice(&z[..active * 4 * units]);
             trace.active.push(active);
@@ -261,18 +262,16 @@ fn chunk_backward(
     for t in (trace.first..MAXLEN).rev() {
         let j = t - trace.first;
         let (active, offset) = (trace.active[j], trace.offsets[j]);
+        lstm_cell::backward(
+            act,
+            units,
+            &trace.gates[offset * 4 * units..(offset + active) * 4 * units],
+            &trace.c_prev[offset * units..(offset + active) * units],
+            &dh[..active * units],
+            &mut dc[..active * units],
+            &mut dz[..active * 4 * units],
+        );
         for k in 0..active {
-            let rows = k * units..(k + 1) * units;
-            let gates = &trace.gates[(offset + k) * 4 * units..(offset + k + 1) * 4 * units];
-            let c_prev = &trace.c_prev[(offset + k) * units..(offset + k + 1) * units];
-            cell_backward(
-                act,
-                gates,
-                c_prev,
-                &dh[rows.clone()],
-                &mut dc[rows],
-                &mut dz[k * 4 * units..(k + 1) * 4 * units],
-            );
             let v = indices[trace.order[k] * MAXLEN + t] as usize;
             let mut table_row = grads.d_table.row_mut(v);
             for (d, &g) in table_row

@@ -1,3 +1,5 @@
 //! Fast CPU paths (rayon), each tested against the reference in `src/nn/` + `src/model/`.
 
 pub mod endgame_lstm;
+pub mod fast_math;
+pub mod lstm_cell;
