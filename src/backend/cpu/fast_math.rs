@@ -27,7 +27,7 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
     // 2^n by building the exponent bits directly.
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
@@ -51,7 +51,7 @@ pub fn tanh(x: f32) -> f32 {
     p = p * z + 2.063_908_8e-2;
     p = p * z - 5.373_971_6e-2;
     p = p * z + 1.333_144_2e-1;
-    p = p * z - 3.333_328_2e-1;
+    p = p * z - 3.333_328e-1;
     let small = p * z * x + x;
     let e = exp(-2.0 * a);
     let large = ((1.0 - e) / (1.0 + e)).copysign(x);
