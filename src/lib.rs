@@ -5,6 +5,7 @@
 //! `main.rs` only parses flags and calls into this library.
 
 pub mod backend;
+pub mod bench;
 pub mod data;
 pub mod encode;
 pub mod metrics;

@@ -2,11 +2,11 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dga_lite::data::{self, Class, Format};
-use dga_lite::metrics;
 use dga_lite::model::{EndgameConfig, ModelFile, embedded};
 use dga_lite::nn::{OptimizerConfig, RecurrentActivation};
 use dga_lite::predict::{self, PredictOptions, PredictSummary, Query};
 use dga_lite::train::{self, TrainOptions};
+use dga_lite::{bench, metrics};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +42,8 @@ enum Command {
     Eval(EvalArgs),
     /// Score names given as arguments or read from --input (a file, or - for stdin).
     Predict(PredictArgs),
+    /// Measure training and scoring speed beside a PyTorch peer on the same names.
+    Bench(BenchArgs),
     /// Inspect a model: `dga-lite model info [--model M]` prints its card.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -197,6 +199,32 @@ struct EvalArgs {
 }
 
 #[derive(Args)]
+struct BenchArgs {
+    /// Thread counts to measure, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Folder with benign.csv and dga.csv to sample real names from (5,000 of each);
+    /// generated names of realistic length are used when it is absent.
+    #[arg(long, default_value = "../shared/data")]
+    data: PathBuf,
+    /// Training names to time per measurement (batch 128).
+    #[arg(long, default_value_t = 6400)]
+    train_names: usize,
+    /// Names to score per measurement (batch 1024).
+    #[arg(long, default_value_t = 20480)]
+    score_names: usize,
+    /// Python with torch installed, for the peer.
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// The peer script (run from the repository root, or give its path).
+    #[arg(long, default_value = "benches/peer_pytorch.py")]
+    peer_script: PathBuf,
+    /// Measure only dga-lite.
+    #[arg(long)]
+    no_peer: bool,
+}
+
+#[derive(Args)]
 struct PredictArgs {
     /// Model file (default: the model embedded in this binary; see `dga-lite model info`).
     #[arg(long, value_name = "MODEL")]
@@ -331,7 +359,7 @@ fn run_model_info(model: Option<PathBuf>, json: bool) -> Result<(), String> {
         .as_ref()
         .map_or(embedded::NAME.to_string(), |p| p.display().to_string());
     println!("model         {source}");
-    println!("architecture  {}", loaded.net.architecture());
+    println!("architecture  {}", loaded.net().architecture());
     println!(
         "vocabulary    {} characters: {}",
         loaded.vocab.chars().len(),
@@ -450,6 +478,134 @@ fn run_predict(args: PredictArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn bench_names(data: &std::path::Path) -> (Vec<String>, String) {
+    let benign = data.join("benign.csv");
+    let dga = data.join("dga.csv");
+    let read = |path: &std::path::Path, class| {
+        data::read_samples_from(&path.to_string_lossy(), class, None)
+    };
+    if let (Ok((b, _)), Ok((d, _))) = (read(&benign, Class::Benign), read(&dga, Class::Dga)) {
+        let mut rng = dga_lite::rng::Rng::new(1);
+        let mut pick = |mut v: Vec<data::Sample>| {
+            rng.shuffle(&mut v);
+            v.into_iter().take(5000).map(|s| s.name).collect::<Vec<_>>()
+        };
+        let mut names = pick(b);
+        names.extend(pick(d));
+        dga_lite::rng::Rng::new(2).shuffle(&mut names);
+        let from = format!("{} real names sampled from {}", names.len(), data.display());
+        return (names, from);
+    }
+    let names = bench::generated_names(10_000, 1);
+    (
+        names,
+        format!("{} generated names ({} not found)", 10_000, data.display()),
+    )
+}
+
+fn run_peer(
+    args: &BenchArgs,
+    names_file: &std::path::Path,
+    threads: usize,
+) -> Result<bench::Measurement, String> {
+    let output = std::process::Command::new(&args.python)
+        .arg(&args.peer_script)
+        .args([
+            "--names",
+            &names_file.to_string_lossy(),
+            "--threads",
+            &threads.to_string(),
+        ])
+        .args([
+            "--train-names",
+            &args.train_names.to_string(),
+            "--score-names",
+            &args.score_names.to_string(),
+        ])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", args.python))?;
+    if !output.status.success() {
+        let err = String::from_utf8_lossy(&output.stderr);
+        return Err(err.lines().last().unwrap_or("failed").to_string());
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("peer output: {e}"))
+}
+
+fn run_bench(args: BenchArgs) -> Result<(), String> {
+    if args.threads.is_empty() || args.threads.contains(&0) {
+        return Err("--threads takes counts of at least 1, for example 1,2".into());
+    }
+    let (names, from) = bench_names(&args.data);
+    let mean = names.iter().map(|n| n.len()).sum::<usize>() as f64 / names.len() as f64;
+    println!("Endgame LSTM (Embedding 128, LSTM 128, maxlen 75); {from}, mean length {mean:.1}");
+    let names_file =
+        std::env::temp_dir().join(format!("dga-lite-bench-{}.txt", std::process::id()));
+    std::fs::write(&names_file, names.join("\n")).map_err(|e| e.to_string())?;
+    let options = bench::BenchOptions {
+        train_names: args.train_names,
+        score_names: args.score_names,
+        latency_runs: 200,
+    };
+    println!(
+        "{:<8} {:<32} {:>12} {:>12} {:>8}",
+        "threads", "metric", "dga-lite", "PyTorch", "ratio"
+    );
+    for &threads in &args.threads {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let ours = pool.install(|| bench::measure_ours(&names, &options));
+        let peer = if args.no_peer {
+            Err("not run (--no-peer)".to_string())
+        } else {
+            run_peer(&args, &names_file, threads)
+        };
+        let rows = [
+            (
+                "training names/s (batch 128)",
+                ours.train_names_per_s,
+                peer.as_ref().ok().map(|p| p.train_names_per_s),
+                true,
+            ),
+            (
+                "scoring names/s (batch 1024)",
+                ours.score_names_per_s,
+                peer.as_ref().ok().map(|p| p.score_names_per_s),
+                true,
+            ),
+            (
+                "one-name latency (us, median)",
+                ours.latency_us,
+                peer.as_ref().ok().map(|p| p.latency_us),
+                false,
+            ),
+            (
+                "peak RSS (MB, whole process)",
+                ours.peak_rss_mb,
+                peer.as_ref().ok().map(|p| p.peak_rss_mb),
+                false,
+            ),
+        ];
+        for (metric, mine, theirs, higher_is_better) in rows {
+            let (theirs_text, ratio) = match theirs {
+                Some(t) if t > 0.0 && mine > 0.0 => {
+                    let r = if higher_is_better { mine / t } else { t / mine };
+                    (format!("{t:.1}"), format!("{r:.2}x"))
+                }
+                _ => ("-".to_string(), "-".to_string()),
+            };
+            println!("{threads:<8} {metric:<32} {mine:>12.1} {theirs_text:>12} {ratio:>8}");
+        }
+        if let Err(why) = &peer {
+            println!("{threads:<8} (PyTorch peer: {why})");
+        }
+    }
+    println!("ratio: how many times better dga-lite is (speed, or lower latency and memory).");
+    let _ = std::fs::remove_file(&names_file);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -457,6 +613,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => run_eval(args),
         Command::Predict(args) => run_predict(args),
         Command::Model(ModelCommand::Info { model, json }) => run_model_info(model, json),
+        Command::Bench(args) => run_bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -453,12 +453,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         split_sizes,
         test_metrics: serde_json::to_value(&test_report).expect("report serialises"),
     };
-    let model = ModelFile {
-        net: Net::EndgameLstm(net),
-        vocab,
-        threshold,
-        training,
-    };
+    let model = ModelFile::new(Net::EndgameLstm(net), vocab, threshold, training);
     Ok(TrainOutcome {
         model,
         reports,

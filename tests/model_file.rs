@@ -14,15 +14,11 @@ fn small_model() -> ModelFile {
         ..EndgameConfig::default()
     };
     let net = EndgameLstm::new(config, vocab.size(), &mut Rng::new(3));
-    ModelFile {
-        net: Net::EndgameLstm(net),
-        vocab,
-        threshold: 0.5,
-        training: TrainingInfo {
-            seed: 3,
-            ..Default::default()
-        },
-    }
+    let training = TrainingInfo {
+        seed: 3,
+        ..Default::default()
+    };
+    ModelFile::new(Net::EndgameLstm(net), vocab, 0.5, training)
 }
 
 #[test]

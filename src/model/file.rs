@@ -6,6 +6,7 @@
 //! Tensors are f32 in Keras layout (`kernel` is `[in, out]`, gates i, f, c, o).
 
 use super::{EndgameConfig, EndgameLstm, Network};
+use crate::backend::cpu::endgame_lstm::Scorer;
 use crate::encode::{MAXLEN, Vocab};
 use crate::nn::OptimizerConfig;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -83,22 +84,28 @@ impl Net {
             Net::EndgameLstm(_) => "endgame-lstm",
         }
     }
+}
 
-    pub fn scores(&self, indices: &[u8]) -> Vec<f32> {
-        match self {
-            Net::EndgameLstm(net) => crate::backend::cpu::endgame_lstm::scores(net, indices),
-        }
+/// Scoring state derived from the weights, built on first use. Never compared or saved.
+#[derive(Clone, Debug, Default)]
+struct ScorerCache(std::sync::OnceLock<Scorer>);
+
+impl PartialEq for ScorerCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
 }
 
 /// A trained model: architecture and weights, vocabulary, decision threshold, provenance.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelFile {
-    pub net: Net,
+    /// Read-only (through `net()`), so the scoring cache always matches the weights.
+    net: Net,
     pub vocab: Vocab,
     /// Scores at or above this are called DGA.
     pub threshold: f32,
     pub training: TrainingInfo,
+    scorer: ScorerCache,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -114,9 +121,26 @@ struct Header {
 }
 
 impl ModelFile {
-    /// Scores `names` (already normalised) in input order.
+    pub fn new(net: Net, vocab: Vocab, threshold: f32, training: TrainingInfo) -> ModelFile {
+        ModelFile {
+            net,
+            vocab,
+            threshold,
+            training,
+            scorer: ScorerCache::default(),
+        }
+    }
+
+    pub fn net(&self) -> &Net {
+        &self.net
+    }
+
+    /// Scores `names` (already normalised) in input order. The input table and padding
+    /// prefix are computed on the first call and reused.
     pub fn score_names<S: AsRef<str>>(&self, names: &[S]) -> Vec<f32> {
-        self.net.scores(&self.vocab.encode_batch(names))
+        let Net::EndgameLstm(net) = &self.net;
+        let scorer = self.scorer.0.get_or_init(|| Scorer::new(net));
+        scorer.scores(net, &self.vocab.encode_batch(names))
     }
 
     fn header(&self) -> Header {
@@ -311,11 +335,11 @@ impl ModelFile {
             }
             other => return Err(foreign(format!("unknown architecture {other:?}"))),
         };
-        Ok(ModelFile {
+        Ok(ModelFile::new(
             net,
             vocab,
-            threshold: header.threshold,
-            training: header.training,
-        })
+            header.threshold,
+            header.training,
+        ))
     }
 }

@@ -16,14 +16,13 @@
 //! Chunks of `CHUNK_ROWS` rows are processed in parallel and reduced in chunk order, with the
 //! same dropout masks as the reference, so results do not depend on the thread count.
 
-use super::lstm_cell;
+use super::{lstm_cell, small_gemm};
 use crate::encode::{MAXLEN, PAD};
 use crate::model::{CHUNK_ROWS, EndgameLstm, Network};
 use crate::nn::lstm::RecurrentActivation;
 use crate::nn::{Dense, loss::sigmoid, matmul};
 use crate::rng::Rng;
-use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
 /// Number of leading padding indices of a row: the step its name starts at.
@@ -37,6 +36,7 @@ fn input_table(net: &EndgameLstm) -> Array2<f32> {
 }
 
 /// The states after 0..=steps padding steps from the zero state (`P_0 = 0`).
+#[derive(Clone, Debug)]
 struct Prefix {
     steps: usize,
     units: usize,
@@ -60,10 +60,12 @@ impl Prefix {
         for s in 0..steps {
             let z = &mut p.gates[s * 4 * units..(s + 1) * 4 * units];
             z.copy_from_slice(table.row(PAD as usize).as_slice().expect("contiguous"));
-            let h = ArrayView2::from_shape((1, units), &p.hidden[s * units..(s + 1) * units])
-                .expect("row");
-            let mut zv = ArrayViewMut2::from_shape((1, 4 * units), &mut *z).expect("row");
-            general_mat_mul(1.0, &h, &net.lstm.recurrent, 1.0, &mut zv);
+            small_gemm::add_product(
+                &p.hidden[s * units..(s + 1) * units],
+                net.lstm.recurrent.view(),
+                z,
+                1,
+            );
             let (c_done, c_next) = p.cells.split_at_mut((s + 1) * units);
             let h_next = &mut p.hidden[(s + 1) * units..(s + 2) * units];
             lstm_cell::forward(
@@ -111,14 +113,13 @@ impl Prefix {
                 &mut dc,
                 &mut dz,
             );
-            let dzv = ArrayView2::from_shape((1, 4 * units), &dz).expect("row");
-            let mut pad_row = d_table.row_mut(PAD as usize);
-            pad_row += &dzv.row(0);
-            let h_prev = ArrayView2::from_shape((1, units), self.hidden(s)).expect("row");
-            general_mat_mul(1.0, &h_prev.t(), &dzv, 1.0, d_recurrent);
-            let next_dh = matmul(dzv, net.lstm.recurrent.t());
+            for (d, &g) in d_table.row_mut(PAD as usize).iter_mut().zip(&dz) {
+                *d += g;
+            }
+            small_gemm::add_transposed_product(self.hidden(s), &dz, d_recurrent.view_mut(), 1);
+            small_gemm::product_transposed(&dz, net.lstm.recurrent.view(), &mut dh, 1);
             for u in 0..units {
-                dh[u] = next_dh[[0, u]] + d_h[s * units + u];
+                dh[u] += d_h[s * units + u];
                 dc[u] += d_c[s * units + u];
             }
         }
@@ -190,13 +191,7 @@ fn chunk_forward(
             z[k * 4 * units..(k + 1) * 4 * units]
                 .copy_from_slice(table.row(v).as_slice().expect("contiguous"));
         }
-        {
-            let hv = ArrayView2::from_shape((active, units), &h[..active * units]).expect("block");
-            let mut zv =
-                ArrayViewMut2::from_shape((active, 4 * units), &mut z[..active * 4 * units])
-                    .expect("block");
-            general_mat_mul(1.0, &hv, &net.lstm.recurrent, 1.0, &mut zv);
-        }
+        small_gemm::add_product(&h, net.lstm.recurrent.view(), &mut z, active);
         c_prev[..active * units].copy_from_slice(&c[..active * units]);
         if keep {
             trace.h_prev.extend_from_slice(&h[..active * units]);
@@ -281,17 +276,9 @@ fn chunk_backward(
                 *d += g;
             }
         }
-        let dzv =
-            ArrayView2::from_shape((active, 4 * units), &dz[..active * 4 * units]).expect("block");
-        let h_prev = ArrayView2::from_shape(
-            (active, units),
-            &trace.h_prev[offset * units..(offset + active) * units],
-        )
-        .expect("block");
-        general_mat_mul(1.0, &h_prev.t(), &dzv, 1.0, &mut grads.d_recurrent);
-        let mut dhv =
-            ArrayViewMut2::from_shape((active, units), &mut dh[..active * units]).expect("block");
-        general_mat_mul(1.0, &dzv, &net.lstm.recurrent.t(), 0.0, &mut dhv);
+        let h_prev = &trace.h_prev[offset * units..(offset + active) * units];
+        small_gemm::add_transposed_product(h_prev, &dz, grads.d_recurrent.view_mut(), active);
+        small_gemm::product_transposed(&dz, net.lstm.recurrent.view(), &mut dh, active);
         // Rows that started at this step are done: their gradient belongs to P_t.
         while settled > 0 && trace.starts[settled - 1] == t {
             settled -= 1;
@@ -392,29 +379,44 @@ pub fn batch_loss_and_grads(
     (loss, total)
 }
 
+/// What scoring needs besides the weights, computed once per model: the input table and the
+/// states after every padding-prefix length (0 to 75 steps).
+#[derive(Clone, Debug)]
+pub struct Scorer {
+    table: Array2<f32>,
+    prefix: Prefix,
+}
+
+impl Scorer {
+    pub fn new(net: &EndgameLstm) -> Scorer {
+        let table = input_table(net);
+        let prefix = Prefix::new(net, &table, MAXLEN);
+        Scorer { table, prefix }
+    }
+
+    /// Probability of DGA per `[n, MAXLEN]` row, in order; `net` must be the model this
+    /// scorer was built for.
+    pub fn scores(&self, net: &EndgameLstm, indices: &[u8]) -> Vec<f32> {
+        const SCORE_ROWS: usize = 256;
+        let units = net.lstm.units();
+        indices
+            .par_chunks(SCORE_ROWS * MAXLEN)
+            .flat_map_iter(|idx| {
+                let trace = chunk_forward(net, &self.table, &self.prefix, idx, false);
+                let last =
+                    ArrayView2::from_shape((trace.order.len(), units), &trace.last).expect("block");
+                let logits = net.dense.forward(last);
+                let mut out = vec![0.0f32; trace.order.len()];
+                for (sorted, &r) in trace.order.iter().enumerate() {
+                    out[r] = sigmoid(logits[[sorted, 0]]);
+                }
+                out
+            })
+            .collect()
+    }
+}
+
 /// The fast equivalent of `model::scores`: probability of DGA per `[n, MAXLEN]` row, in order.
 pub fn scores(net: &EndgameLstm, indices: &[u8]) -> Vec<f32> {
-    const SCORE_ROWS: usize = 256;
-    let units = net.lstm.units();
-    let table = input_table(net);
-    let prefix_steps = indices
-        .chunks_exact(MAXLEN)
-        .map(start_of)
-        .max()
-        .unwrap_or(0);
-    let prefix = Prefix::new(net, &table, prefix_steps);
-    indices
-        .par_chunks(SCORE_ROWS * MAXLEN)
-        .flat_map_iter(|idx| {
-            let trace = chunk_forward(net, &table, &prefix, idx, false);
-            let last =
-                ArrayView2::from_shape((trace.order.len(), units), &trace.last).expect("block");
-            let logits = net.dense.forward(last);
-            let mut out = vec![0.0f32; trace.order.len()];
-            for (sorted, &r) in trace.order.iter().enumerate() {
-                out[r] = sigmoid(logits[[sorted, 0]]);
-            }
-            out
-        })
-        .collect()
+    Scorer::new(net).scores(net, indices)
 }

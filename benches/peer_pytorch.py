@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""PyTorch peer for `dga-lite bench`: the same Endgame LSTM, batch, threads and names.
+
+Reads names (one per line) from --names, encodes them as dga-lite does (index 0 padding,
+1 unknown, then the sorted characters; Keras pre-padding/truncation to 75), and prints one
+JSON object: training names/s (batch 128, RMSprop, dropout 0.5), scoring names/s at batch
+1024, single-name latency, and peak RSS. Install: pip install torch.
+"""
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+
+import torch
+
+MAXLEN = 75
+
+
+def encode(names):
+    chars = sorted({c for n in names for c in n})
+    index = {c: i + 2 for i, c in enumerate(chars)}
+    rows = []
+    for n in names:
+        ids = [index.get(c, 1) for c in n][-MAXLEN:]
+        rows.append([0] * (MAXLEN - len(ids)) + ids)
+    return torch.tensor(rows, dtype=torch.long), len(chars) + 2
+
+
+class EndgameLstm(torch.nn.Module):
+    def __init__(self, vocab):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(vocab, 128)
+        self.lstm = torch.nn.LSTM(128, 128, batch_first=True)
+        self.dropout = torch.nn.Dropout(0.5)
+        self.dense = torch.nn.Linear(128, 1)
+
+    def forward(self, x):
+        _, (h, _) = self.lstm(self.embedding(x))
+        return self.dense(self.dropout(h[0]))[:, 0]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--names", required=True)
+    ap.add_argument("--threads", type=int, required=True)
+    ap.add_argument("--train-names", type=int, default=6400)
+    ap.add_argument("--score-names", type=int, default=20480)
+    ap.add_argument("--latency-runs", type=int, default=200)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1)
+    names = [line.strip() for line in open(args.names) if line.strip()]
+    x, vocab = encode(names)
+    y = torch.tensor([float(i % 2) for i in range(len(names))])
+    model = EndgameLstm(vocab)
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+
+    def train(count):
+        model.train()
+        for start in range(0, count, 128):
+            xb, yb = x[start % len(x):][:128], y[start % len(y):][:128]
+            opt.zero_grad()
+            loss_fn(model(xb), yb).backward()
+            opt.step()
+
+    train(256)  # warm-up
+    t = time.perf_counter()
+    train(args.train_names)
+    train_rate = args.train_names / (time.perf_counter() - t)
+
+    model.eval()
+    with torch.no_grad():
+        model(x[:1024])
+        t = time.perf_counter()
+        done = 0
+        while done < args.score_names:
+            start = done % len(x)
+            done += len(model(x[start:start + 1024]))
+        score_rate = done / (time.perf_counter() - t)
+        one = x[:1]
+        times = []
+        for _ in range(args.latency_runs):
+            t = time.perf_counter()
+            torch.sigmoid(model(one))
+            times.append(time.perf_counter() - t)
+    json.dump({
+        "peer": f"PyTorch {torch.__version__}",
+        "train_names_per_s": train_rate,
+        "score_names_per_s": score_rate,
+        "latency_us": statistics.median(times) * 1e6,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
