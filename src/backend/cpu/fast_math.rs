@@ -14,10 +14,10 @@ const EXP_MAX: f32 = 88.376_26;
 const EXP_MIN: f32 = -87.336_55;
 const ROUNDER: f32 = 12_582_912.0;
 
-/// e^x for every float32 `x` (saturating to ~1e38 above 88.4 and ~1e-38 below -87.3).
+/// e^x for every float32 `x` (infinity above 88.37, 0 below -87.33).
 #[inline(always)]
-pub fn exp(x: f32) -> f32 {
-    let x = x.clamp(EXP_MIN, EXP_MAX);
+pub fn exp(x_in: f32) -> f32 {
+    let x = x_in.clamp(EXP_MIN, EXP_MAX);
     // n = round(x / ln 2): adding and subtracting 1.5 * 2^23 rounds to the nearest integer in
     // plain float arithmetic (no floor call, so the loop vectorises on any x86-64).
     let n = (x * LOG2E + ROUNDER) - ROUNDER;
@@ -31,7 +31,14 @@ pub fn exp(x: f32) -> f32 {
     let y = p * r * r + r + 1.0;
     // 2^n by building the exponent bits directly.
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    y * scale
+    // Outside the range, overflow to infinity and flush to 0 (as e^x rounds there, give or
+    // take subnormals) rather than return the clamp's value: sigmoid(-200) must be 0.
+    let result = if x_in > EXP_MAX {
+        f32::INFINITY
+    } else {
+        y * scale
+    };
+    if x_in < EXP_MIN { 0.0 } else { result }
 }
 
 /// 1 / (1 + e^-x).
@@ -71,6 +78,7 @@ mod tests {
         assert_eq!(tanh(-20.0), -1.0);
         assert_eq!(sigmoid(-200.0), 0.0);
         assert_eq!(sigmoid(200.0), 1.0);
-        assert!(exp(1000.0).is_finite() && exp(-1000.0) >= 0.0);
+        assert_eq!(exp(1000.0), f32::INFINITY);
+        assert_eq!(exp(-1000.0), 0.0);
     }
 }
