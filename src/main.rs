@@ -76,6 +76,10 @@ enum FormatArg {
     Bambenek,
     Netlab360,
     Csv,
+    /// JSON lines (Zeek's JSON dns.log among them); see --field.
+    Jsonl,
+    /// Zeek dns.log, TSV with a #fields header; the `query` column unless --column.
+    Zeek,
 }
 
 impl FormatArg {
@@ -86,6 +90,8 @@ impl FormatArg {
             FormatArg::Bambenek => Format::Bambenek,
             FormatArg::Netlab360 => Format::Netlab360,
             FormatArg::Csv => Format::LabelledCsv,
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Zeek => Format::Zeek,
         }
     }
 }
@@ -231,9 +237,19 @@ struct PredictArgs {
     model: Option<PathBuf>,
     /// Names to score.
     names: Vec<String>,
-    /// Read names from a file, or - for standard input.
+    /// Read names from a file, or - for standard input (gzip is detected).
     #[arg(long, value_name = "FILE|-")]
     input: Option<String>,
+    /// The column holding the name in CSV or Zeek input: a header name or a number from 1.
+    #[arg(long, value_name = "NAME|N")]
+    column: Option<String>,
+    /// The field holding the name in JSON-lines input, dotted for nesting (`dns.rrname`).
+    /// Default: the first of domain, query, qname, name, hostname, host.
+    #[arg(long, value_name = "PATH")]
+    field: Option<String>,
+    /// Write only the names called DGA (invalid lines are counted on stderr).
+    #[arg(long)]
+    only_dga: bool,
     /// One JSON object per line: {"domain", "score", "dga"} or {"domain", "error"}.
     #[arg(long)]
     json: bool,
@@ -440,6 +456,7 @@ fn run_predict(args: PredictArgs) -> Result<(), String> {
     let options = PredictOptions {
         threshold: threshold.unwrap_or(model.threshold),
         json: args.json,
+        only_dga: args.only_dga,
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
@@ -455,15 +472,13 @@ fn run_predict(args: PredictArgs) -> Result<(), String> {
     }
     if let Some(input) = &args.input {
         let reader = data::open_input(input).map_err(|e| e.to_string())?;
-        let s = predict::predict_stream(
-            &model,
-            reader,
-            input,
-            args.format.map(FormatArg::format),
-            options,
-            &mut out,
-        )
-        .map_err(|e| e.to_string())?;
+        let read = data::ReadOptions {
+            format: args.format.map(FormatArg::format),
+            column: args.column.as_deref().map(data::ColumnSpec::parse),
+            field: args.field.clone(),
+        };
+        let s = predict::predict_stream(&model, reader, input, &read, options, &mut out)
+            .map_err(|e| e.to_string())?;
         summary.scored += s.scored;
         summary.flagged += s.flagged;
         summary.invalid += s.invalid;

@@ -1,18 +1,26 @@
 //! Scoring names for people and pipelines: streams input in blocks, scores each block in
 //! parallel, and writes one line per name in input order. Invalid names get an error line and
 //! the run goes on.
+//!
+//! Output carries the input through: in TSV, the original line follows the name, score and
+//! label (for every format but plain lists); in JSON lines, it is under `"input"` (the object
+//! itself for JSON input, the line's text otherwise).
 
-use crate::data::{self, DataError, FeedItem, FeedReader, Format};
+use crate::data::{self, DataError, FeedItem, FeedReader, Format, ReadOptions};
 use crate::model::ModelFile;
 use std::io::{self, BufRead, Write};
 
 /// Names scored per block: bounds memory on any input size.
 const BLOCK: usize = 16 * 1024;
+/// Invalid lines shown on stderr when `--only-dga` keeps them out of the output.
+const SHOWN_ERRORS: u64 = 5;
 
 #[derive(Clone, Copy, Debug)]
 pub struct PredictOptions {
     pub threshold: f32,
     pub json: bool,
+    /// Write only names called DGA (invalid lines go to stderr, counted).
+    pub only_dga: bool,
 }
 
 /// Counts of what a run wrote.
@@ -29,13 +37,30 @@ pub struct Query {
     pub raw: String,
     /// The normalised name, or why it is not a host name.
     pub name: Result<String, String>,
+    /// The input line to carry through to the output, and whether it is JSON.
+    pub input: Option<(String, bool)>,
 }
 
 impl Query {
     pub fn new(line: Option<u64>, raw: String) -> Query {
         let name = data::normalize_name(&raw).map_err(|e| e.to_string());
-        Query { line, raw, name }
+        Query {
+            line,
+            raw,
+            name,
+            input: None,
+        }
     }
+}
+
+fn input_json(input: &Option<(String, bool)>) -> Option<serde_json::Value> {
+    input.as_ref().map(|(text, is_json)| {
+        if *is_json {
+            serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.clone()))
+        } else {
+            serde_json::Value::String(text.clone())
+        }
+    })
 }
 
 /// Scores a block of queries and writes their lines.
@@ -58,23 +83,34 @@ pub fn write_block(
                 let dga = score >= options.threshold;
                 summary.scored += 1;
                 summary.flagged += u64::from(dga);
+                if options.only_dga && !dga {
+                    continue;
+                }
                 if options.json {
                     let mut obj = serde_json::json!({"domain": name, "score": score, "dga": dga});
                     if let Some(line) = query.line {
                         obj["line"] = line.into();
                     }
+                    if let Some(input) = input_json(&query.input) {
+                        obj["input"] = input;
+                    }
                     writeln!(out, "{obj}")?;
                 } else {
-                    writeln!(
-                        out,
-                        "{name}\t{score:.6}\t{}",
-                        if dga { "dga" } else { "benign" }
-                    )?;
+                    let label = if dga { "dga" } else { "benign" };
+                    match &query.input {
+                        Some((text, _)) => writeln!(out, "{name}\t{score:.6}\t{label}\t{text}")?,
+                        None => writeln!(out, "{name}\t{score:.6}\t{label}")?,
+                    }
                 }
             }
             Err(reason) => {
                 summary.invalid += 1;
-                if options.json {
+                if options.only_dga {
+                    if summary.invalid <= SHOWN_ERRORS {
+                        let at = query.line.map_or(String::new(), |l| format!("line {l}: "));
+                        eprintln!("{at}{reason} ({:?})", query.raw);
+                    }
+                } else if options.json {
                     let mut obj = serde_json::json!({"domain": query.raw, "error": reason});
                     if let Some(line) = query.line {
                         obj["line"] = line.into();
@@ -99,16 +135,18 @@ pub enum PredictError {
     Input(String, io::Error),
 }
 
-/// Scores every record of a feed (any format `data` reads) in input order.
+/// Scores every record of an input (any format `data` reads) in input order.
 pub fn predict_stream<R: BufRead>(
     model: &ModelFile,
     reader: R,
     source: &str,
-    format: Option<Format>,
+    read: &ReadOptions,
     options: PredictOptions,
     out: &mut dyn Write,
 ) -> Result<PredictSummary, PredictError> {
-    let mut feed = FeedReader::new(reader, format, source)?;
+    let mut feed = FeedReader::new(reader, read, source)?;
+    let carry = feed.format() != Format::Plain;
+    let is_json = feed.format() == Format::Jsonl;
     let mut summary = PredictSummary::default();
     let mut block = Vec::with_capacity(BLOCK);
     loop {
@@ -118,11 +156,18 @@ pub fn predict_stream<R: BufRead>(
             .map_err(|e| PredictError::Input(source.to_string(), e))?;
         let at_end = item.is_none();
         match item {
-            Some(FeedItem::Record { line, name, .. }) => block.push(Query::new(Some(line), name)),
+            Some(FeedItem::Record {
+                line, name, text, ..
+            }) => {
+                let mut query = Query::new(Some(line), name);
+                query.input = carry.then_some((text, is_json));
+                block.push(query);
+            }
             Some(FeedItem::Bad { line, reason, text }) => block.push(Query {
                 line: Some(line),
                 raw: text,
                 name: Err(reason),
+                input: None,
             }),
             None => {}
         }

@@ -13,17 +13,25 @@ pub enum Format {
     Bambenek,
     /// 360 Netlab DGA feed: `family<TAB>domain<TAB>start<TAB>end`.
     Netlab360,
-    /// CSV whose header names a `domain` column and optionally `family` or `label`.
+    /// CSV whose header names a `domain` column and optionally `family` or `label`
+    /// (or any CSV, with the name's column given as `--column NAME|N`).
     LabelledCsv,
+    /// JSON lines; the name is the field `--field PATH` (dotted), or else the first of
+    /// `domain`, `query`, `qname`, `name`, `hostname`, `host`. Zeek's JSON `dns.log` is this.
+    Jsonl,
+    /// Zeek `dns.log` in its TSV form: `#fields` header, the name in the `query` column.
+    Zeek,
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 7] = [
         Format::Plain,
         Format::TopList,
         Format::Bambenek,
         Format::Netlab360,
         Format::LabelledCsv,
+        Format::Jsonl,
+        Format::Zeek,
     ];
 
     pub fn name(self) -> &'static str {
@@ -33,6 +41,8 @@ impl Format {
             Format::Bambenek => "bambenek",
             Format::Netlab360 => "netlab360",
             Format::LabelledCsv => "csv",
+            Format::Jsonl => "jsonl",
+            Format::Zeek => "zeek",
         }
     }
 
@@ -79,6 +89,36 @@ pub enum Line {
     Malformed(String),
 }
 
+/// Which column holds the name, when the user says so (`--column`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ColumnSpec {
+    Name(String),
+    /// Counted from 1, as people count columns.
+    Number(usize),
+}
+
+impl ColumnSpec {
+    pub fn parse(text: &str) -> ColumnSpec {
+        match text.parse::<usize>() {
+            Ok(n) if n >= 1 => ColumnSpec::Number(n),
+            _ => ColumnSpec::Name(text.trim().to_ascii_lowercase()),
+        }
+    }
+}
+
+/// What parsing a line needs beyond the format: columns from a header, a JSON field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LineContext {
+    pub csv: Option<CsvColumns>,
+    /// Index of the name's column in a Zeek TSV log (from `#fields`).
+    pub zeek_column: Option<usize>,
+    /// Dotted path of the name in a JSON object; `None` tries the usual keys.
+    pub json_field: Option<String>,
+}
+
+/// Keys tried, in order, for the name in a JSON object when no `--field` is given.
+pub const JSON_NAME_KEYS: [&str; 6] = ["domain", "query", "qname", "name", "hostname", "host"];
+
 /// Column positions of a labelled CSV, read from its header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CsvColumns {
@@ -104,7 +144,8 @@ impl CsvColumns {
 }
 
 /// Parses one line (without its line ending) of a file in `format`.
-pub fn parse_line(format: Format, line: &str, csv: Option<&CsvColumns>) -> Line {
+pub fn parse_line(format: Format, line: &str, context: &LineContext) -> Line {
+    let csv = context.csv.as_ref();
     let trimmed = line.trim();
     if trimmed.is_empty() || trimmed.starts_with('#') {
         return Line::Nothing;
@@ -167,6 +208,35 @@ pub fn parse_line(format: Format, line: &str, csv: Option<&CsvColumns>) -> Line 
             }
             record(name, family, class)
         }
+        Format::Jsonl => {
+            let value: serde_json::Value = match serde_json::from_str(trimmed) {
+                Ok(v) => v,
+                Err(e) => return Line::Malformed(format!("not JSON ({e})")),
+            };
+            let found = match &context.json_field {
+                Some(path) => path.split('.').try_fold(&value, |v, key| v.get(key)),
+                None => JSON_NAME_KEYS.iter().find_map(|k| value.get(*k)),
+            };
+            match found.map(|v| v.as_str()) {
+                Some(Some(name)) => record(name, None, None),
+                Some(None) => Line::Malformed("the name field is not a string".into()),
+                None => Line::Malformed(match &context.json_field {
+                    Some(path) => format!("no field {path:?}"),
+                    None => format!("no field named any of {JSON_NAME_KEYS:?}; pass --field"),
+                }),
+            }
+        }
+        Format::Zeek => {
+            let Some(column) = context.zeek_column else {
+                return Line::Malformed("Zeek log line before its #fields header".into());
+            };
+            match line.split('\t').nth(column) {
+                // Zeek writes unset fields as "-" and empty ones as "(empty)".
+                Some("-") | Some("(empty)") => Line::Nothing,
+                Some(name) => record(name, None, None),
+                None => Line::Malformed(format!("fewer than {} tab-separated fields", column + 1)),
+            }
+        }
     }
 }
 
@@ -220,7 +290,16 @@ pub fn detect(first_lines: &[&str]) -> Option<Format> {
         .map(|l| l.trim())
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
+    if first_lines
+        .iter()
+        .any(|l| l.starts_with("#separator") || l.starts_with("#fields"))
+    {
+        return Some(Format::Zeek);
+    }
     let first = *data.first()?;
+    if first.starts_with('{') {
+        return Some(Format::Jsonl);
+    }
     if CsvColumns::from_header(first).is_some() && first.contains(',') {
         return Some(Format::LabelledCsv);
     }
@@ -267,7 +346,7 @@ mod tests {
     fn bambenek_description_gives_family() {
         let line = "kqwqlqswxdmsn.com,Domain used by Cryptolocker - Flashback DGA for 13 Apr 2017,2017-04-13,http://osint.bambenekconsulting.com/manual/cl.txt";
         assert_eq!(
-            parse_line(Format::Bambenek, line, None),
+            parse_line(Format::Bambenek, line, &LineContext::default()),
             Line::Record {
                 name: "kqwqlqswxdmsn.com".into(),
                 family: Some("cryptolocker - flashback".into()),
@@ -287,14 +366,18 @@ mod tests {
                 label: Some(1)
             }
         );
-        match parse_line(Format::LabelledCsv, "a.com,legit", Some(&cols)) {
+        let context = LineContext {
+            csv: Some(cols),
+            ..LineContext::default()
+        };
+        match parse_line(Format::LabelledCsv, "a.com,legit", &context) {
             Line::Record { class, family, .. } => {
                 assert_eq!(class, Some(Class::Benign));
                 assert_eq!(family, None);
             }
             other => panic!("{other:?}"),
         }
-        match parse_line(Format::LabelledCsv, "b.com,Necurs", Some(&cols)) {
+        match parse_line(Format::LabelledCsv, "b.com,Necurs", &context) {
             Line::Record { class, family, .. } => {
                 assert_eq!(class, None);
                 assert_eq!(family.as_deref(), Some("necurs"));

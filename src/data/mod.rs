@@ -12,8 +12,9 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
+pub use format::ColumnSpec;
 pub use format::{Class, Format};
-use format::{CsvColumns, Line};
+use format::{CsvColumns, Line, LineContext};
 use lines::{BoundedLines, MAX_LINE_BYTES};
 pub use normalize::{InvalidName, normalize_name};
 
@@ -102,6 +103,8 @@ pub enum FeedItem {
         name: String,
         family: Option<String>,
         class: Option<Class>,
+        /// The whole line, so output can carry the input's own fields through.
+        text: String,
     },
     /// The line is unusable; `text` is its (lossy) start.
     Bad {
@@ -115,13 +118,35 @@ pub enum FeedItem {
 pub struct FeedReader<R> {
     lines: BoundedLines<R>,
     format: Format,
-    csv: Option<CsvColumns>,
+    context: LineContext,
+    column: Option<ColumnSpec>,
+    /// A CSV's header (or first line) has been seen.
+    csv_started: bool,
     lookahead: VecDeque<(u64, Result<String, lines::LineError>)>,
+}
+
+/// How to read an input: its format (detected when `None`), and for CSV, Zeek or JSON lines,
+/// which column or field holds the name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    pub format: Option<Format>,
+    pub column: Option<ColumnSpec>,
+    pub field: Option<String>,
+}
+
+impl ReadOptions {
+    pub fn format(format: Option<Format>) -> ReadOptions {
+        ReadOptions {
+            format,
+            ..ReadOptions::default()
+        }
+    }
 }
 
 impl<R: BufRead> FeedReader<R> {
     /// Reads the first lines to detect the format (unless `format` is given).
-    pub fn new(reader: R, format: Option<Format>, source: &str) -> Result<Self, DataError> {
+    pub fn new(reader: R, options: &ReadOptions, source: &str) -> Result<Self, DataError> {
+        let format = options.format;
         let mut lines = BoundedLines::new(reader, MAX_LINE_BYTES);
         let mut lookahead = VecDeque::new();
         let io_err = |e| DataError::Io {
@@ -160,10 +185,16 @@ impl<R: BufRead> FeedReader<R> {
                 })?
             }
         };
+        let context = LineContext {
+            json_field: options.field.clone(),
+            ..LineContext::default()
+        };
         Ok(FeedReader {
             lines,
             format,
-            csv: None,
+            context,
+            column: options.column.clone(),
+            csv_started: false,
             lookahead,
         })
     }
@@ -196,25 +227,33 @@ impl<R: BufRead> FeedReader<R> {
                     }));
                 }
             };
-            if self.format == Format::LabelledCsv && self.csv.is_none() {
+            if self.format == Format::Zeek && text.starts_with("#fields") {
+                match zeek_column(&text, self.column.as_ref()) {
+                    Some(column) => self.context.zeek_column = Some(column),
+                    None => {
+                        let reason =
+                            "the #fields header has no `query` column (pass --column)".into();
+                        return Some(Ok(FeedItem::Bad { line, reason, text }));
+                    }
+                }
+                continue;
+            }
+            if self.format == Format::LabelledCsv && !self.csv_started {
                 if text.trim().is_empty() || text.trim_start().starts_with('#') {
                     continue;
                 }
-                match CsvColumns::from_header(&text) {
-                    Some(columns) => {
-                        self.csv = Some(columns);
-                        continue;
+                self.csv_started = true;
+                match csv_start(&text, self.column.as_ref()) {
+                    Ok((columns, is_header)) => {
+                        self.context.csv = Some(columns);
+                        if is_header {
+                            continue;
+                        }
                     }
-                    None => {
-                        return Some(Ok(FeedItem::Bad {
-                            line,
-                            reason: "CSV header names no `domain` column".into(),
-                            text,
-                        }));
-                    }
+                    Err(reason) => return Some(Ok(FeedItem::Bad { line, reason, text })),
                 }
             }
-            match format::parse_line(self.format, &text, self.csv.as_ref()) {
+            match format::parse_line(self.format, &text, &self.context) {
                 Line::Nothing => continue,
                 Line::Record {
                     name,
@@ -226,6 +265,7 @@ impl<R: BufRead> FeedReader<R> {
                         name,
                         family,
                         class,
+                        text,
                     }));
                 }
                 Line::Malformed(reason) => return Some(Ok(FeedItem::Bad { line, reason, text })),
@@ -234,16 +274,81 @@ impl<R: BufRead> FeedReader<R> {
     }
 }
 
+/// The name's column in a Zeek `#fields` header line.
+fn zeek_column(header: &str, column: Option<&ColumnSpec>) -> Option<usize> {
+    let fields: Vec<&str> = header.split('\t').skip(1).collect();
+    match column {
+        Some(ColumnSpec::Number(n)) => (*n <= fields.len()).then(|| n - 1),
+        Some(ColumnSpec::Name(name)) => fields.iter().position(|f| f == name),
+        None => fields.iter().position(|f| *f == "query"),
+    }
+}
+
+/// Reads a CSV's first line: its columns, and whether the line is a header (a numbered
+/// `--column` works with or without one).
+fn csv_start(first: &str, column: Option<&ColumnSpec>) -> Result<(CsvColumns, bool), String> {
+    let header = CsvColumns::from_header(first);
+    match column {
+        None => header
+            .map(|c| (c, true))
+            .ok_or_else(|| "CSV header names no `domain` column (pass --column)".to_string()),
+        Some(ColumnSpec::Number(n)) => {
+            let looks_like_header = header.is_some()
+                || format::split_csv(first)
+                    .and_then(|f| f.get(n - 1).map(|v| normalize_name(v).is_err()))
+                    .unwrap_or(false);
+            let mut columns = header.unwrap_or(CsvColumns {
+                domain: 0,
+                family: None,
+                label: None,
+            });
+            columns.domain = n - 1;
+            Ok((columns, looks_like_header))
+        }
+        Some(ColumnSpec::Name(name)) => {
+            let fields = format::split_csv(first).unwrap_or_default();
+            let domain = fields
+                .iter()
+                .position(|f| f.trim().to_ascii_lowercase() == *name)
+                .ok_or_else(|| format!("the CSV header has no column {name:?}"))?;
+            let mut columns = header.unwrap_or(CsvColumns {
+                domain,
+                family: None,
+                label: None,
+            });
+            columns.domain = domain;
+            Ok((columns, true))
+        }
+    }
+}
+
 /// Opens a path, or standard input for `-`.
 pub fn open_input(path: &str) -> Result<Box<dyn BufRead>, DataError> {
     if path == "-" {
-        return Ok(Box::new(BufReader::new(io::stdin())));
+        return gunzip_if_compressed(Box::new(BufReader::new(io::stdin())), path);
     }
     let file = File::open(Path::new(path)).map_err(|e| DataError::Io {
         path: path.to_string(),
         source: e,
     })?;
-    Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
+    gunzip_if_compressed(Box::new(BufReader::with_capacity(1 << 16, file)), path)
+}
+
+/// Wraps a reader in a gzip decoder when it starts with the gzip magic bytes (1f 8b), so
+/// compressed logs and feeds need no flag. Concatenated gzip members are read as one stream.
+pub fn gunzip_if_compressed(
+    mut reader: Box<dyn BufRead>,
+    path: &str,
+) -> Result<Box<dyn BufRead>, DataError> {
+    let head = reader.fill_buf().map_err(|e| DataError::Io {
+        path: path.to_string(),
+        source: e,
+    })?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        let decoder = flate2::bufread::MultiGzDecoder::new(reader);
+        return Ok(Box::new(BufReader::with_capacity(1 << 16, decoder)));
+    }
+    Ok(reader)
 }
 
 /// Reads every valid name of one class from `reader`, skipping and reporting the rest.
@@ -254,7 +359,17 @@ pub fn read_samples<R: BufRead>(
     class: Class,
     format: Option<Format>,
 ) -> Result<(Vec<Sample>, ReadReport), DataError> {
-    let mut feed = FeedReader::new(reader, format, source)?;
+    read_samples_with(reader, source, class, &ReadOptions::format(format))
+}
+
+/// `read_samples` with a column or field choice as well as a format.
+pub fn read_samples_with<R: BufRead>(
+    reader: R,
+    source: &str,
+    class: Class,
+    options: &ReadOptions,
+) -> Result<(Vec<Sample>, ReadReport), DataError> {
+    let mut feed = FeedReader::new(reader, options, source)?;
     let mut report = ReadReport {
         source: source.to_string(),
         format: Some(feed.format()),
@@ -273,6 +388,7 @@ pub fn read_samples<R: BufRead>(
                 name,
                 family,
                 class: own,
+                ..
             } => {
                 if own.is_some_and(|own| own != class) {
                     let reason = format!(
