@@ -13,4 +13,5 @@ pub mod model;
 pub mod nn;
 pub mod predict;
 pub mod rng;
+pub mod scope;
 pub mod train;

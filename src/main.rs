@@ -5,6 +5,7 @@ use dga_lite::data::{self, Class, Format};
 use dga_lite::model::{EndgameConfig, ModelFile, embedded};
 use dga_lite::nn::{OptimizerConfig, RecurrentActivation};
 use dga_lite::predict::{self, PredictOptions, PredictSummary, Query};
+use dga_lite::scope::{AllowList, Scope};
 use dga_lite::train::{self, TrainOptions};
 use dga_lite::{bench, metrics};
 use std::io::{self, Write};
@@ -108,6 +109,12 @@ enum OptimizerArg {
     Rmsprop,
     /// Keras Adam (lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-7).
     Adam,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScopeArg {
+    Fqdn,
+    Registrable,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -250,6 +257,15 @@ struct PredictArgs {
     /// Write only the names called DGA (invalid lines are counted on stderr).
     #[arg(long)]
     only_dga: bool,
+    /// Score the whole name (`fqdn`, as models are trained) or its registrable domain under
+    /// the Public Suffix List's ICANN section (`registrable`: d3ag4hukkh62yn.cloudfront.net
+    /// is judged as cloudfront.net).
+    #[arg(long, value_enum, default_value = "fqdn")]
+    scope: ScopeArg,
+    /// Suffix allow list, one per line (`cloudfront.net` allows every name under it);
+    /// allowed names are reported as `allowed`, not scored. May be repeated.
+    #[arg(long, value_name = "FILE")]
+    allow: Vec<PathBuf>,
     /// One JSON object per line: {"domain", "score", "dga"} or {"domain", "error"}.
     #[arg(long)]
     json: bool,
@@ -453,10 +469,26 @@ fn run_predict(args: PredictArgs) -> Result<(), String> {
         );
     }
     let model = load_model(args.model.as_deref())?;
+    let mut allow_text = String::new();
+    for path in &args.allow {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read allow list {}: {e}", path.display()))?;
+        allow_text.push_str(&text);
+        allow_text.push('\n');
+    }
+    let (allow, bad) = AllowList::parse(&allow_text);
+    for (line, why) in bad.iter().take(5) {
+        eprintln!("allow list: skipped entry {line}: {why}");
+    }
     let options = PredictOptions {
         threshold: threshold.unwrap_or(model.threshold),
         json: args.json,
         only_dga: args.only_dga,
+        scope: match args.scope {
+            ScopeArg::Fqdn => Scope::Fqdn,
+            ScopeArg::Registrable => Scope::Registrable,
+        },
+        allow,
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
@@ -467,7 +499,7 @@ fn run_predict(args: PredictArgs) -> Result<(), String> {
             .into_iter()
             .map(|n| Query::new(None, n))
             .collect();
-        predict::write_block(&model, &queries, options, &mut out, &mut summary)
+        predict::write_block(&model, &queries, &options, &mut out, &mut summary)
             .map_err(|e| e.to_string())?;
     }
     if let Some(input) = &args.input {
@@ -477,17 +509,18 @@ fn run_predict(args: PredictArgs) -> Result<(), String> {
             column: args.column.as_deref().map(data::ColumnSpec::parse),
             field: args.field.clone(),
         };
-        let s = predict::predict_stream(&model, reader, input, &read, options, &mut out)
+        let s = predict::predict_stream(&model, reader, input, &read, &options, &mut out)
             .map_err(|e| e.to_string())?;
         summary.scored += s.scored;
         summary.flagged += s.flagged;
         summary.invalid += s.invalid;
+        summary.allowed += s.allowed;
     }
     out.flush().map_err(|e| e.to_string())?;
-    if summary.invalid > 0 {
+    if summary.invalid > 0 || summary.allowed > 0 {
         eprintln!(
-            "{} names scored, {} flagged as DGA, {} invalid (see their error lines)",
-            summary.scored, summary.flagged, summary.invalid
+            "{} names scored, {} flagged as DGA, {} allowed, {} invalid",
+            summary.scored, summary.flagged, summary.allowed, summary.invalid
         );
     }
     Ok(())

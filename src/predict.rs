@@ -8,6 +8,7 @@
 
 use crate::data::{self, DataError, FeedItem, FeedReader, Format, ReadOptions};
 use crate::model::ModelFile;
+use crate::scope::{AllowList, Scope};
 use std::io::{self, BufRead, Write};
 
 /// Names scored per block: bounds memory on any input size.
@@ -15,12 +16,16 @@ const BLOCK: usize = 16 * 1024;
 /// Invalid lines shown on stderr when `--only-dga` keeps them out of the output.
 const SHOWN_ERRORS: u64 = 5;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct PredictOptions {
     pub threshold: f32,
     pub json: bool,
     /// Write only names called DGA (invalid lines go to stderr, counted).
     pub only_dga: bool,
+    /// Score the whole name or its registrable domain.
+    pub scope: Scope,
+    /// Names under these suffixes are reported as allowed, not scored.
+    pub allow: AllowList,
 }
 
 /// Counts of what a run wrote.
@@ -29,6 +34,7 @@ pub struct PredictSummary {
     pub scored: u64,
     pub flagged: u64,
     pub invalid: u64,
+    pub allowed: u64,
 }
 
 /// One input name: where it came from and what it was.
@@ -67,19 +73,44 @@ fn input_json(input: &Option<(String, bool)>) -> Option<serde_json::Value> {
 pub fn write_block(
     model: &ModelFile,
     queries: &[Query],
-    options: PredictOptions,
+    options: &PredictOptions,
     out: &mut dyn Write,
     summary: &mut PredictSummary,
 ) -> io::Result<()> {
-    let valid: Vec<&str> = queries
+    let allowed = |name: &str| !options.allow.is_empty() && options.allow.allows(name);
+    let to_score: Vec<&str> = queries
         .iter()
         .filter_map(|q| q.name.as_deref().ok())
+        .filter(|name| !allowed(name))
+        .map(|name| options.scope.apply(name))
         .collect();
-    let mut scores = model.score_names(&valid).into_iter();
+    let mut scores = model.score_names(&to_score).into_iter();
     for query in queries {
         match &query.name {
+            Ok(name) if allowed(name) => {
+                summary.allowed += 1;
+                if options.only_dga {
+                    continue;
+                }
+                if options.json {
+                    let mut obj =
+                        serde_json::json!({"domain": name, "allowed": true, "dga": false});
+                    if let Some(line) = query.line {
+                        obj["line"] = line.into();
+                    }
+                    if let Some(input) = input_json(&query.input) {
+                        obj["input"] = input;
+                    }
+                    writeln!(out, "{obj}")?;
+                } else {
+                    match &query.input {
+                        Some((text, _)) => writeln!(out, "{name}\t-\tallowed\t{text}")?,
+                        None => writeln!(out, "{name}\t-\tallowed")?,
+                    }
+                }
+            }
             Ok(name) => {
-                let score = scores.next().expect("one score per valid name");
+                let score = scores.next().expect("one score per scored name");
                 let dga = score >= options.threshold;
                 summary.scored += 1;
                 summary.flagged += u64::from(dga);
@@ -88,6 +119,10 @@ pub fn write_block(
                 }
                 if options.json {
                     let mut obj = serde_json::json!({"domain": name, "score": score, "dga": dga});
+                    let scored = options.scope.apply(name);
+                    if scored != name {
+                        obj["scored"] = scored.into();
+                    }
                     if let Some(line) = query.line {
                         obj["line"] = line.into();
                     }
@@ -141,7 +176,7 @@ pub fn predict_stream<R: BufRead>(
     reader: R,
     source: &str,
     read: &ReadOptions,
-    options: PredictOptions,
+    options: &PredictOptions,
     out: &mut dyn Write,
 ) -> Result<PredictSummary, PredictError> {
     let mut feed = FeedReader::new(reader, read, source)?;

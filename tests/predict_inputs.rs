@@ -204,3 +204,47 @@ fn gzip_is_detected_and_order_is_kept_across_blocks() {
         assert!((s - b).abs() < 1e-5, "{small} vs {big}");
     }
 }
+
+#[test]
+fn registrable_scope_and_allow_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    // Whole-name scoring sees the random label; registrable scope judges cloudfront.net.
+    let fqdn = stdout_of(&predict(&["d3ag4hukkh62yn.cloudfront.net", "--json"]));
+    let registrable = stdout_of(&predict(&[
+        "d3ag4hukkh62yn.cloudfront.net",
+        "--json",
+        "--scope",
+        "registrable",
+    ]));
+    let fqdn: serde_json::Value = serde_json::from_str(fqdn.trim()).unwrap();
+    let registrable: serde_json::Value = serde_json::from_str(registrable.trim()).unwrap();
+    assert_eq!(registrable["scored"], "cloudfront.net");
+    assert_eq!(registrable["domain"], "d3ag4hukkh62yn.cloudfront.net");
+    assert!(
+        registrable["score"].as_f64().unwrap() < fqdn["score"].as_f64().unwrap(),
+        "{fqdn} vs {registrable}"
+    );
+
+    let allow = common::write(dir.path(), "allow.txt", "# CDNs\ncloudfront.net\n");
+    let out = stdout_of(&predict(&[
+        "--allow",
+        allow.to_str().unwrap(),
+        "d3ag4hukkh62yn.cloudfront.net",
+        "xjwqkdpqoe.net",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "d3ag4hukkh62yn.cloudfront.net\t-\tallowed");
+    assert!(lines[1].starts_with("xjwqkdpqoe.net\t0."), "{out}");
+    let only = stdout_of(&predict(&[
+        "--allow",
+        allow.to_str().unwrap(),
+        "--only-dga",
+        "x.cloudfront.net",
+        "xjwqkdpqoe.net",
+    ]));
+    assert_eq!(only.lines().count(), 1, "{only}");
+
+    let missing = predict(&["--allow", "/no/such/list", "a.com"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read allow list"));
+}
