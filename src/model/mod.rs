@@ -3,9 +3,11 @@
 pub mod embedded;
 pub mod endgame_lstm;
 pub mod file;
+pub mod snowman_cnn;
 
 pub use endgame_lstm::{EndgameConfig, EndgameLstm};
 pub use file::{ModelError, ModelFile, TrainingInfo};
+pub use snowman_cnn::{SnowmanCnn, SnowmanConfig};
 
 use crate::encode::MAXLEN;
 use crate::rng::Rng;

@@ -38,6 +38,23 @@ impl Embedding {
         out
     }
 
+    /// Rows of `weight` for a flat list of indices: `[indices.len(), dim]`.
+    pub fn lookup(&self, indices: &[u8]) -> Array2<f32> {
+        let mut out = Array2::zeros((indices.len(), self.weight.ncols()));
+        for (i, &v) in indices.iter().enumerate() {
+            out.row_mut(i).assign(&self.weight.row(v as usize));
+        }
+        out
+    }
+
+    /// The backward of `lookup`: row `i` of `d_out` is added to `grad`'s row `indices[i]`.
+    pub fn scatter(&self, indices: &[u8], d_out: ArrayView2<f32>, mut grad: ArrayViewMut2<f32>) {
+        for (i, &v) in indices.iter().enumerate() {
+            let mut row = grad.row_mut(v as usize);
+            row += &d_out.row(i);
+        }
+    }
+
     /// Adds the gradient of the loss w.r.t. the weight to `grad`: each output row's gradient
     /// goes to the row of the index it was looked up from.
     pub fn backward(

@@ -1,6 +1,7 @@
 //! Layers and optimisers: the CPU reference. Each layer's forward and backward sit side by
 //! side in its own file; layers never read files or know about models.
 
+pub mod conv1d;
 pub mod dense;
 pub mod dropout;
 pub mod embedding;
@@ -8,7 +9,9 @@ pub mod init;
 pub mod loss;
 pub mod lstm;
 pub mod optim;
+pub mod pool;
 
+pub use conv1d::Conv1d;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use embedding::Embedding;
