@@ -2,11 +2,11 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dga_lite::data::{self, Class, Format};
-use dga_lite::model::{EndgameConfig, ModelFile, embedded};
+use dga_lite::model::{EndgameConfig, ModelFile, SnowmanConfig, embedded};
 use dga_lite::nn::{OptimizerConfig, RecurrentActivation};
 use dga_lite::predict::{self, PredictOptions, PredictSummary, Query};
 use dga_lite::scope::{AllowList, Scope};
-use dga_lite::train::{self, TrainOptions};
+use dga_lite::train::{self, Architecture, TrainOptions};
 use dga_lite::{bench, metrics};
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -101,6 +101,9 @@ impl FormatArg {
 enum ModelType {
     /// Woodbridge et al. 2016: Embedding(128) -> LSTM(128) -> Dropout(0.5) -> Dense(1).
     EndgameLstm,
+    /// Hines' Snowman: Embedding(15) -> Conv1D widths 2, 4, 6 x 15 filters -> ReLU ->
+    /// global max pool -> concat(45) -> Dropout(0.2) -> Dense(1).
+    SnowmanCnn,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -176,9 +179,10 @@ struct TrainArgs {
     lr: Option<f32>,
     #[arg(long, value_enum, default_value = "sigmoid")]
     recurrent_activation: ActivationArg,
-    /// Dropout rate after the LSTM.
-    #[arg(long, default_value_t = 0.5)]
-    dropout: f32,
+    /// Dropout rate before the last layer (default: 0.5 for the LSTM, 0.2 for the CNN, as
+    /// the papers' models had).
+    #[arg(long)]
+    dropout: Option<f32>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -315,7 +319,6 @@ fn recorded_command() -> Vec<String> {
 
 fn run_train(args: TrainArgs) -> Result<(), String> {
     set_threads(&args.common)?;
-    let ModelType::EndgameLstm = args.model_type;
     let optimizer = match args.optimizer {
         OptimizerArg::Rmsprop => OptimizerConfig::rmsprop(),
         OptimizerArg::Adam => OptimizerConfig::adam(),
@@ -335,10 +338,16 @@ fn run_train(args: TrainArgs) -> Result<(), String> {
         benign: args.benign,
         dga: args.dga,
         format: args.format.map(FormatArg::format),
-        config: EndgameConfig {
-            dropout: args.dropout,
-            recurrent_activation,
-            ..EndgameConfig::default()
+        architecture: match args.model_type {
+            ModelType::EndgameLstm => Architecture::EndgameLstm(EndgameConfig {
+                dropout: args.dropout.unwrap_or(0.5),
+                recurrent_activation,
+                ..EndgameConfig::default()
+            }),
+            ModelType::SnowmanCnn => Architecture::SnowmanCnn(SnowmanConfig {
+                dropout: args.dropout.unwrap_or(0.2),
+                ..SnowmanConfig::default()
+            }),
         },
         optimizer,
         epochs: args.epochs,

@@ -11,7 +11,8 @@ use crate::encode::{MAXLEN, Vocab};
 use crate::metrics::{self, Report};
 use crate::model::file::{InputInfo, Net};
 use crate::model::{
-    EndgameConfig, EndgameLstm, ModelFile, Network, TrainingInfo, batch_loss_and_grads,
+    EndgameConfig, EndgameLstm, ModelFile, Network, SnowmanCnn, SnowmanConfig, TrainingInfo,
+    batch_loss_and_grads, scores as model_scores,
 };
 use crate::nn::{Optimizer, OptimizerConfig};
 use crate::rng::Rng;
@@ -25,6 +26,13 @@ const STREAM_SAMPLE: u64 = 1;
 const STREAM_INIT: u64 = 2;
 const STREAM_SHUFFLE: u64 = 3;
 const STREAM_DROPOUT: u64 = 4;
+
+/// The model to train, with its configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Architecture {
+    EndgameLstm(EndgameConfig),
+    SnowmanCnn(SnowmanConfig),
+}
 
 /// Which implementation runs the math. Both compute the same function (tests/fast_cpu.rs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,7 +49,7 @@ pub struct TrainOptions {
     pub benign: Vec<String>,
     pub dga: Vec<String>,
     pub format: Option<Format>,
-    pub config: EndgameConfig,
+    pub architecture: Architecture,
     pub optimizer: OptimizerConfig,
     pub epochs: usize,
     pub batch_size: usize,
@@ -68,7 +76,7 @@ impl Default for TrainOptions {
             benign: Vec::new(),
             dga: Vec::new(),
             format: None,
-            config: EndgameConfig::default(),
+            architecture: Architecture::EndgameLstm(EndgameConfig::default()),
             optimizer: OptimizerConfig::rmsprop(),
             epochs: 10,
             batch_size: 128,
@@ -139,8 +147,8 @@ impl Split {
     }
 
     /// Metrics of `net` on this split at `threshold`.
-    pub fn evaluate(&self, net: &EndgameLstm, threshold: f32) -> Report {
-        let s = fast::scores(net, &self.indices);
+    fn evaluate<N: Trainable>(&self, net: &N, threshold: f32) -> Report {
+        let s = net.score(&self.indices);
         let positive: Vec<bool> = self.labels.iter().map(|&l| l > 0.5).collect();
         let families: Vec<Option<&str>> = self.families.iter().map(|f| f.as_deref()).collect();
         metrics::evaluate(&s, &positive, &families, threshold)
@@ -242,7 +250,11 @@ fn check(options: &TrainOptions) -> Result<(), TrainError> {
     if options.target_fpr.is_some_and(|f| !(f > 0.0 && f < 1.0)) {
         return bad("--target-fpr must be in (0, 1), for example 0.001");
     }
-    if !(0.0..1.0).contains(&options.config.dropout) {
+    let dropout = match &options.architecture {
+        Architecture::EndgameLstm(c) => c.dropout,
+        Architecture::SnowmanCnn(c) => c.dropout,
+    };
+    if !(0.0..1.0).contains(&dropout) {
         return bad("--dropout must be in [0, 1)");
     }
     Ok(())
@@ -336,8 +348,106 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     let test_split = Split::new(&test_samples, &vocab);
     drop((train_samples, val_samples, test_samples));
 
-    // 4. Epochs.
-    let mut net = EndgameLstm::new(options.config, vocab.size(), &mut root.fork(STREAM_INIT));
+    // 4. Epochs, 5. threshold and held-out report.
+    let init = &mut root.fork(STREAM_INIT);
+    let fitted = match &options.architecture {
+        Architecture::EndgameLstm(config) => fit(
+            EndgameLstm::new(*config, vocab.size(), init),
+            options,
+            &root,
+            &train_split,
+            &val_split,
+            &test_split,
+        ),
+        Architecture::SnowmanCnn(config) => fit(
+            SnowmanCnn::new(config.clone(), vocab.size(), init),
+            options,
+            &root,
+            &train_split,
+            &val_split,
+            &test_split,
+        ),
+    };
+    let training = TrainingInfo {
+        command: options.command.clone(),
+        seed: options.seed,
+        inputs,
+        optimizer: Some(options.optimizer),
+        batch_size: options.batch_size,
+        epochs_run: fitted.history.len(),
+        best_epoch: fitted.best_epoch,
+        split_sizes,
+        test_metrics: serde_json::to_value(&fitted.test_report).expect("report serialises"),
+    };
+    let model = ModelFile::new(fitted.net, vocab, fitted.threshold, training);
+    Ok(TrainOutcome {
+        model,
+        reports,
+        history: fitted.history,
+        test_report: fitted.test_report,
+    })
+}
+
+/// What the training loop needs from an architecture beyond `Network`.
+trait Trainable: Network {
+    /// Loss and mean gradient of one batch (see `model::batch_loss_and_grads`).
+    fn batch(&self, engine: Engine, indices: &[u8], labels: &[f32], rng: &Rng) -> (f64, Self);
+    /// Scores of `[n, MAXLEN]` indices.
+    fn score(&self, indices: &[u8]) -> Vec<f32>;
+    fn into_net(self) -> Net;
+}
+
+impl Trainable for EndgameLstm {
+    fn batch(&self, engine: Engine, indices: &[u8], labels: &[f32], rng: &Rng) -> (f64, Self) {
+        match engine {
+            Engine::Reference => batch_loss_and_grads(self, indices, labels, rng),
+            Engine::Fast => fast::batch_loss_and_grads(self, indices, labels, rng),
+        }
+    }
+
+    fn score(&self, indices: &[u8]) -> Vec<f32> {
+        fast::scores(self, indices)
+    }
+
+    fn into_net(self) -> Net {
+        Net::EndgameLstm(self)
+    }
+}
+
+impl Trainable for SnowmanCnn {
+    /// The CNN has only the reference path so far.
+    fn batch(&self, _: Engine, indices: &[u8], labels: &[f32], rng: &Rng) -> (f64, Self) {
+        batch_loss_and_grads(self, indices, labels, rng)
+    }
+
+    fn score(&self, indices: &[u8]) -> Vec<f32> {
+        model_scores(self, indices)
+    }
+
+    fn into_net(self) -> Net {
+        Net::SnowmanCnn(self)
+    }
+}
+
+/// What fitting gave.
+struct Fitted {
+    net: Net,
+    history: Vec<EpochStats>,
+    best_epoch: usize,
+    threshold: f32,
+    test_report: Option<Report>,
+}
+
+/// The epochs (with early stopping on validation AUC), the threshold for `--target-fpr`, and
+/// the held-out report, for any architecture.
+fn fit<N: Trainable>(
+    mut net: N,
+    options: &TrainOptions,
+    root: &Rng,
+    train_split: &Split,
+    val_split: &Split,
+    test_split: &Split,
+) -> Fitted {
     let mut optimizer = Optimizer::new(options.optimizer);
     let dropout_root = root.fork(STREAM_DROPOUT);
     let mut shuffle_rng = root.fork(STREAM_SHUFFLE);
@@ -345,7 +455,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     let mut batch_indices = Vec::with_capacity(options.batch_size * MAXLEN);
     let mut batch_labels = Vec::with_capacity(options.batch_size);
     let mut history = Vec::new();
-    let mut best: Option<(f64, usize, EndgameLstm)> = None;
+    let mut best: Option<(f64, usize, N)> = None;
     let mut step: u64 = 0;
     for epoch in 1..=options.epochs {
         let started = Instant::now();
@@ -360,14 +470,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
                 batch_labels.push(train_split.labels[i]);
             }
             let step_rng = dropout_root.fork(step);
-            let (loss, grad) = match options.engine {
-                Engine::Reference => {
-                    batch_loss_and_grads(&net, &batch_indices, &batch_labels, &step_rng)
-                }
-                Engine::Fast => {
-                    fast::batch_loss_and_grads(&net, &batch_indices, &batch_labels, &step_rng)
-                }
-            };
+            let (loss, grad) = net.batch(options.engine, &batch_indices, &batch_labels, &step_rng);
             let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
             optimizer.step(&mut net.tensors_mut(), &grads);
             step += 1;
@@ -418,14 +521,10 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         }
         None => epochs_run,
     };
-
-    // 5. Held-out report.
     let threshold = match options.target_fpr {
         Some(target) => {
             let positive: Vec<bool> = val_split.labels.iter().map(|&l| l > 0.5).collect();
-            let point =
-                metrics::tpr_at_fpr(&fast::scores(&net, &val_split.indices), &positive, target);
-            match point {
+            match metrics::tpr_at_fpr(&net.score(&val_split.indices), &positive, target) {
                 Some(p) => {
                     eprintln!(
                         "threshold {:.6}: validation FPR {:.5}, TPR {:.4} (target FPR {target})",
@@ -442,24 +541,13 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         None => 0.5,
     };
     let test_report = (!test_split.is_empty()).then(|| test_split.evaluate(&net, threshold));
-    let training = TrainingInfo {
-        command: options.command.clone(),
-        seed: options.seed,
-        inputs,
-        optimizer: Some(options.optimizer),
-        batch_size: options.batch_size,
-        epochs_run,
-        best_epoch,
-        split_sizes,
-        test_metrics: serde_json::to_value(&test_report).expect("report serialises"),
-    };
-    let model = ModelFile::new(Net::EndgameLstm(net), vocab, threshold, training);
-    Ok(TrainOutcome {
-        model,
-        reports,
+    Fitted {
+        net: net.into_net(),
         history,
+        best_epoch,
+        threshold,
         test_report,
-    })
+    }
 }
 
 fn progress_bar(enabled: bool, len: u64, epoch: usize, epochs: usize) -> indicatif::ProgressBar {

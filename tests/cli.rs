@@ -295,3 +295,78 @@ fn the_embedded_default_scores_with_no_files() {
     assert_eq!(header["format"], "dga-lite-model");
     assert!(header["training"]["test_metrics"]["auc"].as_f64().unwrap() > 0.99);
 }
+
+#[test]
+fn snowman_cnn_trains_evaluates_and_predicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (benign, dga) = common::write_training_files(dir.path(), 300);
+    let model = dir.path().join("cnn.safetensors");
+    let train = |out: &std::path::Path, threads: &str| {
+        dga_lite(&[
+            "train",
+            "--model-type",
+            "snowman-cnn",
+            "--benign",
+            benign.to_str().unwrap(),
+            "--dga",
+            dga.to_str().unwrap(),
+            "--epochs",
+            "4",
+            "--batch-size",
+            "32",
+            "--seed",
+            "3",
+            "--threads",
+            threads,
+            "--optimizer",
+            "adam",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let stdout = ok(&train(&model, "2"));
+    assert!(stdout.contains("ROC AUC"), "{stdout}");
+    let info: serde_json::Value = serde_json::from_str(&ok(&dga_lite(&[
+        "model",
+        "info",
+        "--json",
+        "--model",
+        model.to_str().unwrap(),
+    ])))
+    .unwrap();
+    assert_eq!(info["architecture"], "snowman-cnn");
+    assert_eq!(info["config"]["widths"], serde_json::json!([2, 4, 6]));
+    assert!(
+        info["config"]["dropout"].as_f64().unwrap() > 0.19
+            && info["config"]["dropout"].as_f64().unwrap() < 0.21
+    );
+    assert!(
+        info["training"]["test_metrics"]["auc"].as_f64().unwrap() > 0.9,
+        "{info}"
+    );
+
+    let out = ok(&dga_lite(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+        "bahome3.com",
+        "qwxkzjrtplmvbd.net",
+    ]));
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        rows[0]["score"].as_f64().unwrap() < rows[1]["score"].as_f64().unwrap(),
+        "{out}"
+    );
+
+    // Reproducible at any thread count, like the LSTM.
+    let again = dir.path().join("cnn-1thread.safetensors");
+    ok(&train(&again, "1"));
+    assert!(
+        std::fs::read(&model).unwrap() == std::fs::read(&again).unwrap(),
+        "CNN model differs between 1 and 2 threads"
+    );
+}

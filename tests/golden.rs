@@ -2,7 +2,7 @@
 //! tests/reference/make_golden.py): logits, loss, every gradient, and the weights after three
 //! optimiser steps, for the sigmoid/RMSprop and hard_sigmoid/Adam cases.
 
-use dga_lite::model::{EndgameConfig, EndgameLstm, Network};
+use dga_lite::model::{EndgameConfig, EndgameLstm, Network, SnowmanCnn, SnowmanConfig};
 use dga_lite::nn::{Optimizer, OptimizerConfig, RecurrentActivation};
 use dga_lite::rng::Rng;
 use ndarray::Array2;
@@ -186,4 +186,113 @@ fn endgame_lstm_matches_pytorch() {
 fn the_comparison_notices_a_wrong_value() {
     assert!(worst_difference(&[1.0, 2.0], &[1.0, 2.0]) < 1e-12);
     assert!(worst_difference(&[1.0, 2.001], &[1.0, 2.0]) > TOLERANCE);
+}
+
+#[test]
+fn snowman_cnn_matches_pytorch() {
+    let text = include_str!("reference/golden_snowman.json");
+    let golden: Value = serde_json::from_str(text).expect("golden file is JSON");
+    let case = &golden["cases"][0];
+    let usize_of = |v: &Value| v.as_u64().unwrap() as usize;
+    let config = SnowmanConfig {
+        embedding_dim: usize_of(&case["embedding_dim"]),
+        filters: usize_of(&case["filters"]),
+        widths: case["widths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(usize_of)
+            .collect(),
+        dropout: 0.0,
+    };
+    let mut net = SnowmanCnn::new(config, usize_of(&case["vocab_size"]), &mut Rng::new(0));
+    let names: Vec<&str> = net.tensors().iter().map(|(n, _)| *n).collect();
+    for (name, dest) in names.iter().zip(net.tensors_mut()) {
+        let data = numbers(&case["weights"][*name]["data"]);
+        assert_eq!(data.len(), dest.len(), "{name}");
+        for (d, v) in dest.iter_mut().zip(data) {
+            *d = v as f32;
+        }
+    }
+    let rows: Vec<Vec<u8>> = case["indices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u8)
+                .collect()
+        })
+        .collect();
+    let indices = Array2::from_shape_vec((rows.len(), rows[0].len()), rows.concat()).unwrap();
+    let labels: Vec<f32> = numbers(&case["labels"])
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    let batch = labels.len();
+    let mut checker = Checker {
+        case: "snowman_rmsprop".into(),
+        worst: 0.0,
+        failures: Vec::new(),
+    };
+
+    checker.check(
+        "logits",
+        &net.logits(indices.view()),
+        &numbers(&case["logits"]),
+    );
+    let mut grad = net.zeros_like();
+    let loss = net.loss_and_grads(
+        indices.view(),
+        &labels,
+        batch as f32,
+        &mut Rng::new(0),
+        &mut grad,
+    ) / batch as f64;
+    checker.check("loss", &[loss as f32], &[case["loss"].as_f64().unwrap()]);
+    for (name, g) in grad.tensors() {
+        checker.check(
+            &format!("grad {name}"),
+            g,
+            &numbers(&case["grads"][name]["data"]),
+        );
+    }
+    let mut optimizer = Optimizer::new(OptimizerConfig::rmsprop());
+    let mut losses = Vec::new();
+    for _ in 0..3 {
+        let mut grad = net.zeros_like();
+        let loss = net.loss_and_grads(
+            indices.view(),
+            &labels,
+            batch as f32,
+            &mut Rng::new(0),
+            &mut grad,
+        );
+        losses.push(loss as f32 / batch as f32);
+        let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
+        optimizer.step(&mut net.tensors_mut(), &grads);
+    }
+    checker.check(
+        "loss at each of 3 steps",
+        &losses,
+        &numbers(&case["losses_per_step"]),
+    );
+    for (name, w) in net.tensors() {
+        checker.check(
+            &format!("{name} after 3 steps"),
+            w,
+            &numbers(&case["weights_after_3_steps"][name]["data"]),
+        );
+    }
+    println!(
+        "snowman_rmsprop: worst relative difference over all tensors {:.2e}",
+        checker.worst
+    );
+    assert!(
+        checker.failures.is_empty(),
+        "tensors beyond {TOLERANCE:e}: {:#?}",
+        checker.failures
+    );
 }

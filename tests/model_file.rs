@@ -153,3 +153,24 @@ fn missing_file_is_a_read_error() {
     let err = ModelFile::load(std::path::Path::new("/no/such/model.safetensors")).unwrap_err();
     assert!(matches!(err, ModelError::Read { .. }), "{err}");
 }
+
+#[test]
+fn snowman_models_round_trip_too() {
+    use dga_lite::model::{SnowmanCnn, SnowmanConfig};
+    let vocab = Vocab::from_names(["abc.com", "xyz-1.net"]);
+    let net = SnowmanCnn::new(SnowmanConfig::default(), vocab.size(), &mut Rng::new(4));
+    let model = ModelFile::new(Net::SnowmanCnn(net), vocab, 0.7, TrainingInfo::default());
+    let loaded = ModelFile::from_bytes(&model.to_bytes(), "cnn").unwrap();
+    assert_eq!(loaded, model);
+    assert_eq!(
+        loaded.score_names(&["abc.com", "q.net"]),
+        model.score_names(&["abc.com", "q.net"])
+    );
+    let st = safetensors::SafeTensors::deserialize(&model.to_bytes())
+        .unwrap()
+        .tensor("conv2.kernel")
+        .unwrap()
+        .shape()
+        .to_vec();
+    assert_eq!(st, [6, 15, 15], "Keras layout [width, in, filters]");
+}

@@ -5,7 +5,8 @@
 //! order). PyTorch users: `safetensors.safe_open(path, "pt").metadata()["dga_lite"]`.
 //! Tensors are f32 in Keras layout (`kernel` is `[in, out]`, gates i, f, c, o).
 
-use super::{EndgameConfig, EndgameLstm, Network};
+use super::snowman_cnn::MAX_BRANCHES;
+use super::{EndgameConfig, EndgameLstm, Network, SnowmanCnn, SnowmanConfig};
 use crate::backend::cpu::endgame_lstm::Scorer;
 use crate::encode::{MAXLEN, Vocab};
 use crate::nn::OptimizerConfig;
@@ -44,6 +45,34 @@ pub enum ModelError {
     FutureVersion { path: String, found: u32 },
 }
 
+/// Copies the file's tensors into `net`, checking names, dtypes, shapes and finiteness.
+fn fill_tensors<N: Network>(
+    net: &mut N,
+    shapes: Vec<(&'static str, Vec<usize>)>,
+    tensors: &SafeTensors,
+    corrupt: &dyn Fn(String) -> ModelError,
+) -> Result<(), ModelError> {
+    for ((name, shape), dest) in shapes.into_iter().zip(net.tensors_mut()) {
+        let view = tensors
+            .tensor(name)
+            .map_err(|_| corrupt(format!("tensor {name} is missing")))?;
+        if view.dtype() != Dtype::F32 || view.shape() != shape.as_slice() {
+            return Err(corrupt(format!(
+                "tensor {name} is {:?} {:?}, expected F32 {shape:?}",
+                view.dtype(),
+                view.shape()
+            )));
+        }
+        for (d, chunk) in dest.iter_mut().zip(view.data().chunks_exact(4)) {
+            *d = f32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+        }
+        if dest.iter().any(|v| !v.is_finite()) {
+            return Err(corrupt(format!("tensor {name} holds NaN or infinity")));
+        }
+    }
+    Ok(())
+}
+
 /// One input file of a training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputInfo {
@@ -76,13 +105,42 @@ pub struct TrainingInfo {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Net {
     EndgameLstm(EndgameLstm),
+    SnowmanCnn(SnowmanCnn),
 }
 
 impl Net {
     pub fn architecture(&self) -> &'static str {
         match self {
             Net::EndgameLstm(_) => "endgame-lstm",
+            Net::SnowmanCnn(_) => "snowman-cnn",
         }
+    }
+
+    fn config_json(&self) -> serde_json::Value {
+        match self {
+            Net::EndgameLstm(net) => serde_json::to_value(net.config),
+            Net::SnowmanCnn(net) => serde_json::to_value(&net.config),
+        }
+        .expect("config serialises")
+    }
+
+    /// Tensors with their names and file shapes, in file order.
+    fn tensors_with_shapes(&self, vocab_size: usize) -> Vec<(&'static str, Vec<usize>, &[f32])> {
+        let (shapes, tensors) = match self {
+            Net::EndgameLstm(net) => (
+                EndgameLstm::tensor_shapes(&net.config, vocab_size),
+                net.tensors(),
+            ),
+            Net::SnowmanCnn(net) => (
+                SnowmanCnn::tensor_shapes(&net.config, vocab_size),
+                net.tensors(),
+            ),
+        };
+        shapes
+            .into_iter()
+            .zip(tensors)
+            .map(|((name, shape), (_, data))| (name, shape, data))
+            .collect()
     }
 }
 
@@ -138,18 +196,23 @@ impl ModelFile {
     /// Scores `names` (already normalised) in input order. The input table and padding
     /// prefix are computed on the first call and reused.
     pub fn score_names<S: AsRef<str>>(&self, names: &[S]) -> Vec<f32> {
-        let Net::EndgameLstm(net) = &self.net;
-        let scorer = self.scorer.0.get_or_init(|| Scorer::new(net));
-        scorer.scores(net, &self.vocab.encode_batch(names))
+        let indices = self.vocab.encode_batch(names);
+        match &self.net {
+            Net::EndgameLstm(net) => self
+                .scorer
+                .0
+                .get_or_init(|| Scorer::new(net))
+                .scores(net, &indices),
+            Net::SnowmanCnn(net) => super::scores(net, &indices),
+        }
     }
 
     fn header(&self) -> Header {
-        let Net::EndgameLstm(net) = &self.net;
         Header {
             format: FORMAT.into(),
             format_version: FORMAT_VERSION,
             architecture: self.net.architecture().into(),
-            config: serde_json::to_value(net.config).expect("config serialises"),
+            config: self.net.config_json(),
             vocab: self.vocab.chars().into(),
             maxlen: MAXLEN,
             threshold: self.threshold,
@@ -164,18 +227,16 @@ impl ModelFile {
 
     /// The file's bytes. Deterministic: the same model always gives the same bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let Net::EndgameLstm(net) = &self.net;
         let header = self.header();
         let metadata = HashMap::from([(
             METADATA_KEY.to_string(),
             serde_json::to_string(&header).expect("header serialises"),
         )]);
-        let shapes = EndgameLstm::tensor_shapes(&net.config, self.vocab.size());
-        let bytes: Vec<(&str, Vec<usize>, Vec<u8>)> = net
-            .tensors()
+        let bytes: Vec<(&str, Vec<usize>, Vec<u8>)> = self
+            .net
+            .tensors_with_shapes(self.vocab.size())
             .into_iter()
-            .zip(shapes)
-            .map(|((name, data), (_, shape))| {
+            .map(|(name, shape, data)| {
                 (
                     name,
                     shape,
@@ -313,25 +374,26 @@ impl ModelFile {
                 }
                 let mut net = EndgameLstm::new(config, vocab.size(), &mut crate::rng::Rng::new(0));
                 let shapes = EndgameLstm::tensor_shapes(&config, vocab.size());
-                for ((name, shape), dest) in shapes.into_iter().zip(net.tensors_mut()) {
-                    let view = tensors
-                        .tensor(name)
-                        .map_err(|_| corrupt(format!("tensor {name} is missing")))?;
-                    if view.dtype() != Dtype::F32 || view.shape() != shape.as_slice() {
-                        return Err(corrupt(format!(
-                            "tensor {name} is {:?} {:?}, expected F32 {shape:?}",
-                            view.dtype(),
-                            view.shape()
-                        )));
-                    }
-                    for (d, chunk) in dest.iter_mut().zip(view.data().chunks_exact(4)) {
-                        *d = f32::from_le_bytes(chunk.try_into().expect("4 bytes"));
-                    }
-                    if dest.iter().any(|v| !v.is_finite()) {
-                        return Err(corrupt(format!("tensor {name} holds NaN or infinity")));
-                    }
-                }
+                fill_tensors(&mut net, shapes, &tensors, &corrupt)?;
                 Net::EndgameLstm(net)
+            }
+            "snowman-cnn" => {
+                let config: SnowmanConfig = serde_json::from_value(header.config)
+                    .map_err(|e| corrupt(format!("config: {e}")))?;
+                let widths_ok = !config.widths.is_empty()
+                    && config.widths.len() <= MAX_BRANCHES
+                    && config.widths.iter().all(|&w| (1..=MAXLEN).contains(&w));
+                if !widths_ok
+                    || !(1..=4096).contains(&config.embedding_dim)
+                    || !(1..=4096).contains(&config.filters)
+                {
+                    return Err(corrupt("implausible layer sizes".into()));
+                }
+                let mut net =
+                    SnowmanCnn::new(config.clone(), vocab.size(), &mut crate::rng::Rng::new(0));
+                let shapes = SnowmanCnn::tensor_shapes(&config, vocab.size());
+                fill_tensors(&mut net, shapes, &tensors, &corrupt)?;
+                Net::SnowmanCnn(net)
             }
             other => return Err(foreign(format!("unknown architecture {other:?}"))),
         };

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Writes tests/reference/golden_endgame.json: a PyTorch reference run of the Endgame LSTM.
+"""Writes the golden files: PyTorch reference runs of our two architectures.
+
+tests/reference/golden_endgame.json, the Endgame LSTM:
 
 For small fixed weights and inputs it records the logits, the loss, the gradient of every
 parameter, and the weights after 3 optimiser steps (same batch each step), for two cases:
   * sigmoid recurrent activation + RMSprop   (torch.nn.LSTM)
   * hard_sigmoid recurrent activation + Adam (an LSTM cell written with torch ops, because
     nn.LSTM has no hard_sigmoid; autograd still does the backward pass)
-tests/golden.rs loads the file and checks every tensor of our engine against it.
+tests/reference/golden_snowman.json, the Snowman CNN (Embedding -> Conv1d widths 2, 4, 6 ->
+ReLU -> max over time -> concat -> Linear), with RMSprop.
+tests/golden.rs loads both files and checks every tensor of our engine against them.
 
 Run:  python3 -m venv .venv-ref && .venv-ref/bin/pip install torch numpy
       .venv-ref/bin/python tests/reference/make_golden.py
@@ -19,6 +23,8 @@ How weights map between the frameworks (our files use the Keras layout):
   dense.kernel           [H, 1]   == nn.Linear.weight.T                      (transpose)
   dense.bias             [1]      == nn.Linear.bias
 Gate order is the same in both: i, f, c (PyTorch calls it g), o.
+  conv{i}.kernel         [w, E, F] == nn.Conv1d.weight.permute(2, 1, 0)     (Keras [w, in, out])
+  conv{i}.bias           [F]      == nn.Conv1d.bias
 
 The reference runs in float64 (weights and inputs are float32 values): our float32 engine is
 then compared with the exact answer, not with another float32 rounding of it.
@@ -158,6 +164,64 @@ def run_case(name, activation, optimizer, seed):
     return case
 
 
+SNOW_EMBED, SNOW_FILTERS, SNOW_WIDTHS = 4, 3, [2, 4, 6]
+
+
+def snowman_weights(rng):
+    w = {"embedding.weight": f32(rng.uniform(-0.5, 0.5, (VOCAB, SNOW_EMBED)))}
+    for i, width in enumerate(SNOW_WIDTHS):
+        w[f"conv{i}.kernel"] = f32(rng.uniform(-0.5, 0.5, (width, SNOW_EMBED, SNOW_FILTERS)))
+        w[f"conv{i}.bias"] = f32(rng.uniform(-0.1, 0.1, (SNOW_FILTERS,)))
+    w["dense.kernel"] = f32(rng.uniform(-0.8, 0.8, (SNOW_FILTERS * len(SNOW_WIDTHS), 1)))
+    w["dense.bias"] = f32(rng.uniform(-0.2, 0.2, (1,)))
+    return w
+
+
+def snowman_forward(params, indices):
+    x = params["embedding.weight"][torch.as_tensor(indices)].transpose(1, 2)  # [B, E, T]
+    pooled = []
+    for i, width in enumerate(SNOW_WIDTHS):
+        conv = torch.nn.functional.conv1d(
+            x, params[f"conv{i}.kernel"].permute(2, 1, 0), params[f"conv{i}.bias"])
+        pooled.append(torch.relu(conv).max(dim=2).values)
+    features = torch.cat(pooled, dim=1)
+    return (features @ params["dense.kernel"] + params["dense.bias"])[:, 0]
+
+
+def run_snowman(seed):
+    rng = np.random.default_rng(seed)
+    indices, labels = make_inputs(rng)
+    weights = snowman_weights(rng)
+    params = {k: torch.tensor(v, requires_grad=True) for k, v in weights.items()}
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    y = torch.tensor(labels)
+    logits = snowman_forward(params, indices)
+    loss = loss_fn(logits, y)
+    grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
+    case = {
+        "name": "snowman_rmsprop",
+        "optimizer": "rmsprop",
+        "vocab_size": VOCAB, "embedding_dim": SNOW_EMBED, "filters": SNOW_FILTERS,
+        "widths": SNOW_WIDTHS,
+        "indices": indices.tolist(),
+        "labels": labels.tolist(),
+        "weights": {k: tensor_json(torch.tensor(v)) for k, v in weights.items()},
+        "logits": [float(v) for v in logits.detach()],
+        "loss": float(loss.detach()),
+        "grads": {k: tensor_json(g) for k, g in grads.items()},
+    }
+    state, losses = {}, []
+    for _ in range(3):
+        loss = loss_fn(snowman_forward(params, indices), y)
+        losses.append(float(loss.detach()))
+        step_grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
+        with torch.no_grad():
+            rmsprop(params, step_grads, state)
+    case["losses_per_step"] = losses
+    case["weights_after_3_steps"] = {k: tensor_json(p) for k, p in params.items()}
+    return case
+
+
 def main():
     golden = {
         "generator": "tests/reference/make_golden.py",
@@ -169,6 +233,14 @@ def main():
     }
     out = pathlib.Path(__file__).with_name("golden_endgame.json")
     out.write_text(json.dumps(golden, separators=(",", ":")) + "\n")
+    print(f"wrote {out}")
+    snowman = {
+        "generator": "tests/reference/make_golden.py",
+        "torch_version": torch.__version__,
+        "cases": [run_snowman(seed=3)],
+    }
+    out = pathlib.Path(__file__).with_name("golden_snowman.json")
+    out.write_text(json.dumps(snowman, separators=(",", ":")) + "\n")
     print(f"wrote {out}")
 
 
