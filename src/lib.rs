@@ -14,4 +14,5 @@ pub mod nn;
 pub mod predict;
 pub mod rng;
 pub mod scope;
+pub mod serve;
 pub mod train;

@@ -43,6 +43,8 @@ enum Command {
     Eval(EvalArgs),
     /// Score names given as arguments or read from --input (a file, or - for stdin).
     Predict(PredictArgs),
+    /// Serve scores over HTTP (Snowman-compatible /model, JSON /v1/score, /metrics).
+    Serve(ServeArgs),
     /// Measure training and scoring speed beside a PyTorch peer on the same names.
     Bench(BenchArgs),
     /// Inspect a model: `dga-lite model info [--model M]` prints its card.
@@ -211,6 +213,30 @@ struct EvalArgs {
     json: bool,
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Model file (default: the embedded default model).
+    #[arg(long, value_name = "MODEL")]
+    model: Option<PathBuf>,
+    /// Address to listen on (loopback by default; use 0.0.0.0:8080 to serve a network).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Most names in one /v1/score request.
+    #[arg(long, default_value_t = 10_000)]
+    max_names: usize,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_body: usize,
+    /// Most simultaneous connections; more get 503 at once.
+    #[arg(long, default_value_t = 512)]
+    max_connections: usize,
+    /// Seconds a client has to send its request headers, and again its body.
+    #[arg(long, default_value_t = 5)]
+    client_timeout: u64,
     #[command(flatten)]
     common: Common,
 }
@@ -560,6 +586,52 @@ fn bench_names(data: &std::path::Path) -> (Vec<String>, String) {
     )
 }
 
+fn run_serve(args: ServeArgs) -> Result<(), String> {
+    set_threads(&args.common)?;
+    if args.max_names == 0
+        || args.max_body == 0
+        || args.max_connections == 0
+        || args.client_timeout == 0
+    {
+        return Err(
+            "--max-names, --max-body, --max-connections and --client-timeout must be at least 1"
+                .into(),
+        );
+    }
+    let model = std::sync::Arc::new(load_model(args.model.as_deref())?);
+    let config = dga_lite::serve::ServeConfig {
+        max_names: args.max_names,
+        max_body_bytes: args.max_body,
+        max_connections: args.max_connections,
+        header_timeout: std::time::Duration::from_secs(args.client_timeout),
+        body_timeout: std::time::Duration::from_secs(args.client_timeout),
+        ..Default::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        eprintln!("dga-lite: serving {} on http://{address}", model.net().architecture());
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+            }
+            eprintln!("dga-lite: shutting down; finishing requests in flight");
+        };
+        dga_lite::serve::serve(model, listener, config, shutdown).await.map_err(|e| e.to_string())
+    })?;
+    eprintln!("dga-lite: stopped");
+    Ok(())
+}
+
 fn run_peer(
     args: &BenchArgs,
     names_file: &std::path::Path,
@@ -671,6 +743,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => run_predict(args),
         Command::Model(ModelCommand::Info { model, json }) => run_model_info(model, json),
         Command::Bench(args) => run_bench(args),
+        Command::Serve(args) => run_serve(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

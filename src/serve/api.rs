@@ -1,0 +1,324 @@
+//! The HTTP API: Snowman-compatible `/model`, our `/v1/*`, health and metrics. Every error is
+//! a JSON object `{"error": ..., "status": ...}` with the matching status code.
+
+use super::App;
+use super::batcher::BatchError;
+use crate::data::normalize_name;
+use axum::body::{Body, Bytes};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.message, "status": self.status.as_u16()});
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+impl From<BatchError> for ApiError {
+    fn from(e: BatchError) -> ApiError {
+        match e {
+            BatchError::Busy => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests are waiting; retry shortly",
+            ),
+            BatchError::Closed => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is shutting down",
+            ),
+        }
+    }
+}
+
+fn json_response(value: Value) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+fn content_type(request: &Request) -> String {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// Reads the whole body within the size limit and the body timeout.
+async fn read_body(app: &App, body: Body, declared: Option<u64>) -> Result<Bytes, ApiError> {
+    let limit = app.config.max_body_bytes;
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body over {limit} bytes"),
+        ));
+    }
+    let limited = http_body_util::Limited::new(body, limit);
+    match tokio::time::timeout(app.config.body_timeout, limited.collect()).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "the body did not arrive in time",
+        )),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body over {limit} bytes"),
+            ))
+        }
+        Ok(Err(e)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("could not read the body: {e}"),
+        )),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+fn declared_length(request: &Request) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// `PUT|POST /model` with form field `url` (url-encoded or multipart), as Snowman served it:
+/// `{"input query": "<name>", "score": "0.19122"}`.
+pub async fn snowman(State(app): State<Arc<App>>, request: Request) -> Result<Response, ApiError> {
+    let kind = content_type(&request);
+    let declared = declared_length(&request);
+    let body = read_body(&app, request.into_body(), declared).await?;
+    let url = if kind.starts_with("application/x-www-form-urlencoded") {
+        let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed form: {e}")))?;
+        form.get("url").cloned()
+    } else if kind.starts_with("multipart/form-data") {
+        multipart_field(&kind, body, "url").await?
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the form as application/x-www-form-urlencoded or multipart/form-data",
+        ));
+    };
+    let url = url.ok_or_else(|| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "missing form field `url`")
+    })?;
+    let name = normalize_name(&url)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let scores = app.batcher.score(vec![name]).await?;
+    app.metrics.names_scored.fetch_add(1, Ordering::Relaxed);
+    Ok(json_response(
+        json!({"input query": url, "score": format!("{:.5}", scores[0])}),
+    ))
+}
+
+async fn multipart_field(
+    content_type: &str,
+    body: Bytes,
+    wanted: &str,
+) -> Result<Option<String>, ApiError> {
+    let bad = |e: multer::Error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("malformed multipart body: {e}"),
+        )
+    };
+    let boundary = multer::parse_boundary(content_type).map_err(bad)?;
+    let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        if field.name() == Some(wanted) {
+            return Ok(Some(field.text().await.map_err(bad)?));
+        }
+    }
+    Ok(None)
+}
+
+/// Scores names (each checked) and builds the `results` array in request order.
+async fn score_results(
+    app: &App,
+    items: Vec<Result<String, String>>,
+    raw: Vec<String>,
+) -> Result<Vec<Value>, ApiError> {
+    let valid: Vec<String> = items
+        .iter()
+        .filter_map(|i| i.as_ref().ok().cloned())
+        .collect();
+    let count = valid.len() as u64;
+    let mut scores = app.batcher.score(valid).await?.into_iter();
+    app.metrics.names_scored.fetch_add(count, Ordering::Relaxed);
+    let threshold = app.model.threshold;
+    Ok(items
+        .into_iter()
+        .zip(raw)
+        .map(|(item, raw)| match item {
+            Ok(name) => {
+                let score = scores.next().unwrap_or(f32::NAN);
+                json!({"domain": name, "score": score, "dga": score >= threshold})
+            }
+            Err(reason) => json!({"domain": raw, "error": reason}),
+        })
+        .collect())
+}
+
+/// `POST /v1/score` with `{"domains": [...]}`.
+pub async fn score_batch(
+    State(app): State<Arc<App>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if !content_type(&request).starts_with("application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send application/json",
+        ));
+    }
+    let declared = declared_length(&request);
+    let body = read_body(&app, request.into_body(), declared).await?;
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))?;
+    let domains = value
+        .get("domains")
+        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "missing field `domains`"))?
+        .as_array()
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "`domains` must be an array of strings",
+            )
+        })?;
+    if domains.len() > app.config.max_names {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} names in one request; at most {}",
+                domains.len(),
+                app.config.max_names
+            ),
+        ));
+    }
+    let mut items = Vec::with_capacity(domains.len());
+    let mut raw = Vec::with_capacity(domains.len());
+    for d in domains {
+        match d.as_str() {
+            Some(s) => {
+                items.push(normalize_name(s).map_err(|e| e.to_string()));
+                raw.push(s.to_string());
+            }
+            None => {
+                items.push(Err("not a string".to_string()));
+                raw.push(d.to_string());
+            }
+        }
+    }
+    let results = score_results(&app, items, raw).await?;
+    Ok(json_response(
+        json!({"model": app.model.net().architecture(), "results": results}),
+    ))
+}
+
+/// `GET /v1/score?domain=NAME`.
+pub async fn score_one(
+    State(app): State<Arc<App>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let query: HashMap<String, String> =
+        serde_urlencoded::from_str(request.uri().query().unwrap_or("")).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("malformed query string: {e}"),
+            )
+        })?;
+    let domain = query.get("domain").ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing query parameter `domain`",
+        )
+    })?;
+    let name = normalize_name(domain)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let results = score_results(&app, vec![Ok(name)], vec![domain.clone()]).await?;
+    Ok(json_response(
+        json!({"model": app.model.net().architecture(), "results": results}),
+    ))
+}
+
+/// `GET /v1/model`.
+pub async fn model_info(State(app): State<Arc<App>>) -> Response {
+    json_response(app.model_info.clone())
+}
+
+pub async fn healthz() -> Response {
+    json_response(json!({"status": "ok"}))
+}
+
+pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such route; see /v1/score, /v1/model, /model, /healthz, /metrics",
+    )
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this route",
+    )
+}
+
+/// Records every request in the metrics, by route template and status.
+pub async fn track(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched".to_string(), |p| p.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    app.metrics.record(
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
