@@ -67,13 +67,20 @@ fn json_response(value: Value) -> Response {
         .into_response()
 }
 
+/// The Content-Type as sent (a multipart boundary is case-sensitive).
 fn content_type(request: &Request) -> String {
     request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-        .to_ascii_lowercase()
+        .to_string()
+}
+
+/// Whether a Content-Type names `media` (media types compare case-insensitively).
+fn is_media(content_type: &str, media: &str) -> bool {
+    let (sent, media) = (content_type.as_bytes(), media.as_bytes());
+    sent.len() >= media.len() && sent[..media.len()].eq_ignore_ascii_case(media)
 }
 
 /// Reads the whole body within the size limit and the body timeout.
@@ -122,11 +129,11 @@ pub async fn snowman(State(app): State<Arc<App>>, request: Request) -> Result<Re
     let kind = content_type(&request);
     let declared = declared_length(&request);
     let body = read_body(&app, request.into_body(), declared).await?;
-    let url = if kind.starts_with("application/x-www-form-urlencoded") {
+    let url = if is_media(&kind, "application/x-www-form-urlencoded") {
         let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed form: {e}")))?;
         form.get("url").cloned()
-    } else if kind.starts_with("multipart/form-data") {
+    } else if is_media(&kind, "multipart/form-data") {
         multipart_field(&kind, body, "url").await?
     } else {
         return Err(ApiError::new(
@@ -200,7 +207,7 @@ pub async fn score_batch(
     State(app): State<Arc<App>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    if !content_type(&request).starts_with("application/json") {
+    if !is_media(&content_type(&request), "application/json") {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "send application/json",

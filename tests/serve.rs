@@ -1,0 +1,464 @@
+//! The scoring service, tested over real TCP: a server on 127.0.0.1 port 0 and an HTTP/1.1
+//! client written on raw sockets (malformed and slow requests need that).
+
+use dga_lite::model::{ModelFile, embedded};
+use dga_lite::serve::{ServeConfig, serve};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Server {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn test_config() -> ServeConfig {
+    ServeConfig {
+        max_names: 50,
+        max_body_bytes: 4096,
+        header_timeout: Duration::from_millis(800),
+        body_timeout: Duration::from_millis(800),
+        max_connections: 64,
+        ..ServeConfig::default()
+    }
+}
+
+fn start(config: ServeConfig) -> Server {
+    let model = Arc::new(embedded::default_model().unwrap());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            serve(model, listener, config, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+    });
+    Server {
+        addr,
+        stop: Some(stop),
+        thread: Some(thread),
+    }
+}
+
+struct Reply {
+    status: u16,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// Sends raw bytes and reads the whole answer (the request asks the server to close).
+fn send_raw(addr: SocketAddr, raw: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(raw).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Reply { status, body }
+}
+
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Reply {
+    let mut raw = format!(
+        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    if let Some(ct) = content_type {
+        raw.push_str(&format!("content-type: {ct}\r\n"));
+    }
+    raw.push_str("\r\n");
+    let mut bytes = raw.into_bytes();
+    bytes.extend_from_slice(body);
+    send_raw(addr, &bytes)
+}
+
+/// A request that must fail: what it is, path, content type, body, expected status.
+type ErrorCase = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Vec<u8>,
+    u16,
+);
+
+fn direct(names: &[&str]) -> Vec<f32> {
+    let model: ModelFile = embedded::default_model().unwrap();
+    model.score_names(names)
+}
+
+#[test]
+fn snowman_form_requests_url_encoded_and_multipart() {
+    let server = start(test_config());
+    let expected = direct(&["xjwqkdpqoe.net"])[0];
+    for (ct, body) in [
+        ("application/x-www-form-urlencoded".to_string(), "url=XJWQKDPQOE.net".to_string()),
+        (
+            "multipart/form-data; boundary=XyZ".to_string(),
+            "--XyZ\r\ncontent-disposition: form-data; name=\"url\"\r\n\r\nXJWQKDPQOE.net\r\n--XyZ--\r\n".to_string(),
+        ),
+    ] {
+        for method in ["PUT", "POST"] {
+            let reply = request(server.addr, method, "/model", Some(&ct), body.as_bytes());
+            assert_eq!(reply.status, 200, "{method} {ct}: {}", reply.body);
+            let v = reply.json();
+            assert_eq!(v["input query"], "XJWQKDPQOE.net");
+            assert_eq!(v["score"], format!("{expected:.5}"), "the score is a string with 5 decimals");
+        }
+    }
+    let missing = request(
+        server.addr,
+        "POST",
+        "/model",
+        Some("application/x-www-form-urlencoded"),
+        b"name=x.com",
+    );
+    assert_eq!(missing.status, 422);
+}
+
+#[test]
+fn json_batches_come_back_in_order_with_per_name_errors() {
+    let server = start(test_config());
+    let body = br#"{"domains": ["google.com", "bad name", "XJWQKDPQOE.NET.", 42, "example.org"]}"#;
+    let reply = request(
+        server.addr,
+        "POST",
+        "/v1/score",
+        Some("application/json"),
+        body,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let v = reply.json();
+    assert_eq!(v["model"], "endgame-lstm");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    let expected = direct(&["google.com", "xjwqkdpqoe.net", "example.org"]);
+    assert_eq!(results[0]["domain"], "google.com");
+    assert!((results[0]["score"].as_f64().unwrap() - expected[0] as f64).abs() < 1e-5);
+    assert!(results[1]["error"].is_string());
+    assert_eq!(results[2]["domain"], "xjwqkdpqoe.net");
+    assert_eq!(results[2]["dga"], true);
+    assert_eq!(results[3]["error"], "not a string");
+    assert!((results[4]["score"].as_f64().unwrap() - expected[2] as f64).abs() < 1e-5);
+
+    let one = request(
+        server.addr,
+        "GET",
+        "/v1/score?domain=xjwqkdpqoe.net",
+        None,
+        b"",
+    );
+    assert_eq!(one.status, 200);
+    assert_eq!(one.json()["results"][0]["dga"], true);
+    let health = request(server.addr, "GET", "/healthz", None, b"");
+    assert_eq!(
+        (health.status, health.json()["status"].clone()),
+        (200, Value::from("ok"))
+    );
+    let info = request(server.addr, "GET", "/v1/model", None, b"").json();
+    assert_eq!(info["architecture"], "endgame-lstm");
+    assert!(info["metrics"]["auc"].as_f64().unwrap() > 0.99);
+    assert!(info["training_data"][0]["sha256"].as_str().unwrap().len() == 64);
+    let metrics = request(server.addr, "GET", "/metrics", None, b"");
+    assert!(
+        metrics
+            .body
+            .contains("dga_lite_requests_total{route=\"/v1/score\",status=\"200\"} 2"),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics.body.contains("dga_lite_names_scored_total 4"),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains("dga_lite_request_seconds_bucket{le=\"+Inf\"}")
+    );
+}
+
+#[test]
+fn every_error_is_json_with_the_right_status() {
+    let server = start(test_config());
+    let json = Some("application/json");
+    let too_many = format!("{{\"domains\": [{}]}}", vec!["\"a.com\""; 51].join(","));
+    let cases: Vec<ErrorCase> = vec![
+        (
+            "malformed JSON",
+            "/v1/score",
+            json,
+            b"{\"domains\": [".to_vec(),
+            400,
+        ),
+        ("empty body", "/v1/score", json, Vec::new(), 400),
+        (
+            "invalid UTF-8",
+            "/v1/score",
+            json,
+            b"{\"domains\": [\"\xff\xfe\"]}".to_vec(),
+            400,
+        ),
+        (
+            "wrong content type",
+            "/v1/score",
+            Some("text/plain"),
+            b"{}".to_vec(),
+            415,
+        ),
+        (
+            "no content type",
+            "/model",
+            None,
+            b"url=a.com".to_vec(),
+            415,
+        ),
+        (
+            "missing field",
+            "/v1/score",
+            json,
+            b"{\"names\": []}".to_vec(),
+            422,
+        ),
+        (
+            "field of the wrong type",
+            "/v1/score",
+            json,
+            b"{\"domains\": \"a.com\"}".to_vec(),
+            422,
+        ),
+        (
+            "too many names",
+            "/v1/score",
+            json,
+            too_many.into_bytes(),
+            413,
+        ),
+        (
+            "body over the limit",
+            "/v1/score",
+            json,
+            vec![b' '; 5000],
+            413,
+        ),
+    ];
+    for (what, path, ct, body, status) in cases {
+        let reply = request(server.addr, "POST", path, ct, &body);
+        assert_eq!(reply.status, status, "{what}: {}", reply.body);
+        assert_eq!(reply.json()["status"], status, "{what}");
+        assert!(reply.json()["error"].is_string(), "{what}");
+    }
+    let unknown = request(server.addr, "GET", "/v2/nothing", None, b"");
+    assert_eq!(
+        (unknown.status, unknown.json()["status"].as_u64()),
+        (404, Some(404))
+    );
+    let wrong_method = request(server.addr, "DELETE", "/v1/score", None, b"");
+    assert_eq!(
+        (wrong_method.status, wrong_method.json()["status"].as_u64()),
+        (405, Some(405))
+    );
+    let no_domain = request(server.addr, "GET", "/v1/score", None, b"");
+    assert_eq!(no_domain.status, 422);
+
+    // A body over the limit without a declared length (chunked) is cut off too.
+    let mut chunked = b"POST /v1/score HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..5 {
+        chunked.extend_from_slice(b"400\r\n");
+        chunked.extend_from_slice(&[b' '; 0x400]);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    assert_eq!(send_raw(server.addr, &chunked).status, 413);
+    // The server is still healthy afterwards.
+    assert_eq!(
+        request(server.addr, "GET", "/healthz", None, b"").status,
+        200
+    );
+}
+
+#[test]
+fn slow_clients_are_timed_out() {
+    let server = start(test_config());
+    // Headers that never finish: the connection is closed after the header timeout.
+    let mut slow = TcpStream::connect(server.addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    slow.write_all(b"POST /v1/score HTTP/1.1\r\nhost: t\r\n")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the server held a half-sent request open"
+    );
+
+    // A body that never finishes: 408 after the body timeout.
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(b"POST /v1/score HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"domains\"").unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert_eq!(
+        request(server.addr, "GET", "/healthz", None, b"").status,
+        200
+    );
+}
+
+#[test]
+fn connections_over_the_limit_get_503() {
+    let server = start(ServeConfig {
+        max_connections: 2,
+        header_timeout: Duration::from_secs(3),
+        ..test_config()
+    });
+    let _held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let reply = request(server.addr, "GET", "/healthz", None, b"");
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(reply.json()["status"], 503);
+}
+
+#[test]
+fn sixteen_clients_two_hundred_requests_each_match_direct_scoring() {
+    let server = start(test_config());
+    let names: Vec<String> = (0..64)
+        .map(|i| {
+            if i % 2 == 0 {
+                format!("shop{i}news.com")
+            } else {
+                format!("q{i}xkzvbw{i}jrtp.net")
+            }
+        })
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let expected = Arc::new(direct(&refs));
+    let names = Arc::new(names);
+    let addr = server.addr;
+    let clients: Vec<_> = (0..16)
+        .map(|c| {
+            let (names, expected) = (names.clone(), expected.clone());
+            std::thread::spawn(move || {
+                for r in 0..200 {
+                    let picks: Vec<usize> = (0..1 + (c + r) % 3).map(|k| (c * 7 + r * 3 + k) % names.len()).collect();
+                    let body = serde_json::json!({"domains": picks.iter().map(|&i| names[i].clone()).collect::<Vec<_>>()});
+                    let reply = request(addr, "POST", "/v1/score", Some("application/json"), body.to_string().as_bytes());
+                    assert_eq!(reply.status, 200, "{}", reply.body);
+                    let results = reply.json()["results"].as_array().unwrap().clone();
+                    assert_eq!(results.len(), picks.len());
+                    for (result, &i) in results.iter().zip(&picks) {
+                        assert_eq!(result["domain"], names[i].as_str());
+                        let got = result["score"].as_f64().unwrap();
+                        assert!((got - expected[i] as f64).abs() < 1e-5, "{}: {got} vs {}", names[i], expected[i]);
+                    }
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("a client failed");
+    }
+    let metrics = request(addr, "GET", "/metrics", None, b"").body;
+    assert!(
+        metrics.contains("dga_lite_requests_total{route=\"/v1/score\",status=\"200\"} 3200"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn the_binary_serves_and_exits_cleanly_on_sigterm() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dga-lite"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr: SocketAddr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("{line}"));
+    let reply = request(
+        addr,
+        "POST",
+        "/model",
+        Some("application/x-www-form-urlencoded"),
+        b"url=google.com",
+    );
+    assert_eq!(reply.status, 200);
+    // curl, where the machine has it, as a user would.
+    if let Ok(out) = std::process::Command::new("curl")
+        .args(["-s", &format!("http://{addr}/v1/score?domain=google.com")])
+        .output()
+    {
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["results"][0]["domain"], "google.com");
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "serve should exit 0 after SIGTERM");
+    let mut rest = String::new();
+    let _ = stderr.read_to_string(&mut rest);
+    assert!(rest.contains("stopped"), "{rest}");
+}
