@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""PyTorch peer for `dga-lite bench`: the same Endgame LSTM, batch, threads and names.
+"""PyTorch peer for `dga-lite bench`: the same model (Endgame LSTM or Snowman CNN), batch,
+threads and names.
 
 Reads names (one per line) from --names, encodes them as dga-lite does (index 0 padding,
 1 unknown, then the sorted characters; Keras pre-padding/truncation to 75), and prints one
@@ -28,6 +29,20 @@ def encode(names):
     return torch.tensor(rows, dtype=torch.long), len(chars) + 2
 
 
+class SnowmanCnn(torch.nn.Module):
+    def __init__(self, vocab):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(vocab, 15)
+        self.convs = torch.nn.ModuleList(torch.nn.Conv1d(15, 15, w) for w in (2, 4, 6))
+        self.dropout = torch.nn.Dropout(0.2)
+        self.dense = torch.nn.Linear(45, 1)
+
+    def forward(self, x):
+        e = self.embedding(x).transpose(1, 2)
+        pooled = [torch.relu(c(e)).max(dim=2).values for c in self.convs]
+        return self.dense(self.dropout(torch.cat(pooled, dim=1)))[:, 0]
+
+
 class EndgameLstm(torch.nn.Module):
     def __init__(self, vocab):
         super().__init__()
@@ -48,13 +63,14 @@ def main():
     ap.add_argument("--train-names", type=int, default=6400)
     ap.add_argument("--score-names", type=int, default=20480)
     ap.add_argument("--latency-runs", type=int, default=200)
+    ap.add_argument("--model", choices=["endgame-lstm", "snowman-cnn"], default="endgame-lstm")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     names = [line.strip() for line in open(args.names) if line.strip()]
     x, vocab = encode(names)
     y = torch.tensor([float(i % 2) for i in range(len(names))])
-    model = EndgameLstm(vocab)
+    model = EndgameLstm(vocab) if args.model == "endgame-lstm" else SnowmanCnn(vocab)
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
     loss_fn = torch.nn.BCEWithLogitsLoss()
 

@@ -3,7 +3,9 @@
 
 use crate::backend::cpu::endgame_lstm as fast;
 use crate::encode::{MAXLEN, Vocab};
-use crate::model::{EndgameConfig, EndgameLstm, Network};
+use crate::model::{
+    EndgameConfig, EndgameLstm, Network, SnowmanCnn, SnowmanConfig, batch_loss_and_grads, scores,
+};
 use crate::nn::{Optimizer, OptimizerConfig};
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -56,66 +58,130 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Measures our Endgame LSTM (fast engine) on `names` with the current rayon pool.
-pub fn measure_ours(names: &[String], options: &BenchOptions) -> Measurement {
-    let vocab = Vocab::from_names(names.iter().map(String::as_str));
-    let indices = vocab.encode_batch(names);
-    let n = names.len();
-    let labels: Vec<f32> = (0..n).map(|i| (i % 2) as f32).collect();
-    let mut net = EndgameLstm::new(EndgameConfig::default(), vocab.size(), &mut Rng::new(1));
-    let mut optimizer = Optimizer::new(OptimizerConfig::rmsprop());
-    let dropout = Rng::new(2);
-    let mut train = |count: usize, net: &mut EndgameLstm| {
-        let mut done = 0;
-        let mut step = 0u64;
+/// The models `bench` measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchModel {
+    EndgameLstm,
+    SnowmanCnn,
+}
+
+impl BenchModel {
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchModel::EndgameLstm => "endgame-lstm",
+            BenchModel::SnowmanCnn => "snowman-cnn",
+        }
+    }
+}
+
+/// Times `count` training names in batches of 128 (after a warm-up of 256).
+fn time_training(n: usize, count: usize, mut step: impl FnMut(usize, usize, u64)) -> f64 {
+    let mut run = |count: usize| {
+        let (mut done, mut k) = (0, 0u64);
         while done < count {
             let start = done % n;
             let rows = 128.min(n - start);
-            let (_, grad) = fast::batch_loss_and_grads(
-                net,
-                &indices[start * MAXLEN..(start + rows) * MAXLEN],
-                &labels[start..start + rows],
-                &dropout.fork(step),
-            );
-            let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
-            optimizer.step(&mut net.tensors_mut(), &grads);
+            step(start, rows, k);
             done += rows;
-            step += 1;
+            k += 1;
         }
         done
     };
-    train(256, &mut net);
+    run(256);
     let started = Instant::now();
-    let trained = train(options.train_names, &mut net);
-    let train_names_per_s = trained as f64 / started.elapsed().as_secs_f64();
+    let trained = run(count);
+    trained as f64 / started.elapsed().as_secs_f64()
+}
 
-    // Scoring as `predict` does it: the model's table and padding prefix built once.
-    let scorer = fast::Scorer::new(&net);
-    scorer.scores(&net, &indices[..1024.min(n) * MAXLEN]);
+/// Times scoring `count` names in batches of 1024, and the median latency of one name.
+fn time_scoring(
+    n: usize,
+    count: usize,
+    latency_runs: usize,
+    score: impl Fn(usize, usize) -> usize,
+) -> (f64, f64) {
+    score(0, 1024.min(n));
     let started = Instant::now();
     let mut scored = 0;
-    while scored < options.score_names {
+    while scored < count {
         let start = scored % n;
-        let rows = 1024.min(n - start);
-        scored += scorer
-            .scores(&net, &indices[start * MAXLEN..(start + rows) * MAXLEN])
-            .len();
+        scored += score(start, 1024.min(n - start));
     }
-    let score_names_per_s = scored as f64 / started.elapsed().as_secs_f64();
-
-    let one = &indices[..MAXLEN];
-    let mut times: Vec<f64> = (0..options.latency_runs)
+    let rate = scored as f64 / started.elapsed().as_secs_f64();
+    let mut times: Vec<f64> = (0..latency_runs)
         .map(|_| {
             let t = Instant::now();
-            std::hint::black_box(scorer.scores(&net, one));
+            std::hint::black_box(score(0, 1));
             t.elapsed().as_secs_f64() * 1e6
         })
         .collect();
     times.sort_by(f64::total_cmp);
+    (rate, times.get(times.len() / 2).copied().unwrap_or(0.0))
+}
+
+/// Measures one of our models on `names` with the current rayon pool: the LSTM on its fast
+/// engine, the CNN on the reference path (it has no fast path yet).
+pub fn measure_ours(model: BenchModel, names: &[String], options: &BenchOptions) -> Measurement {
+    let vocab = Vocab::from_names(names.iter().map(String::as_str));
+    let indices = vocab.encode_batch(names);
+    let n = names.len();
+    let labels: Vec<f32> = (0..n).map(|i| (i % 2) as f32).collect();
+    let rows = |start: usize, count: usize| &indices[start * MAXLEN..(start + count) * MAXLEN];
+    let mut optimizer = Optimizer::new(OptimizerConfig::rmsprop());
+    let dropout = Rng::new(2);
+    let (train_names_per_s, (score_names_per_s, latency_us)) = match model {
+        BenchModel::EndgameLstm => {
+            let mut net =
+                EndgameLstm::new(EndgameConfig::default(), vocab.size(), &mut Rng::new(1));
+            let train = time_training(n, options.train_names, |start, count, k| {
+                let (_, grad) = fast::batch_loss_and_grads(
+                    &net,
+                    rows(start, count),
+                    &labels[start..start + count],
+                    &dropout.fork(k),
+                );
+                let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
+                optimizer.step(&mut net.tensors_mut(), &grads);
+            });
+            // Scoring as `predict` does it: the model's table and padding prefix built once.
+            let scorer = fast::Scorer::new(&net);
+            (
+                train,
+                time_scoring(
+                    n,
+                    options.score_names,
+                    options.latency_runs,
+                    |start, count| scorer.scores(&net, rows(start, count)).len(),
+                ),
+            )
+        }
+        BenchModel::SnowmanCnn => {
+            let mut net = SnowmanCnn::new(SnowmanConfig::default(), vocab.size(), &mut Rng::new(1));
+            let train = time_training(n, options.train_names, |start, count, k| {
+                let (_, grad) = batch_loss_and_grads(
+                    &net,
+                    rows(start, count),
+                    &labels[start..start + count],
+                    &dropout.fork(k),
+                );
+                let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
+                optimizer.step(&mut net.tensors_mut(), &grads);
+            });
+            (
+                train,
+                time_scoring(
+                    n,
+                    options.score_names,
+                    options.latency_runs,
+                    |start, count| scores(&net, rows(start, count)).len(),
+                ),
+            )
+        }
+    };
     Measurement {
         train_names_per_s,
         score_names_per_s,
-        latency_us: times.get(times.len() / 2).copied().unwrap_or(0.0),
+        latency_us,
         peak_rss_mb: peak_rss_mb(),
     }
 }

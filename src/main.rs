@@ -634,6 +634,7 @@ fn run_serve(args: ServeArgs) -> Result<(), String> {
 
 fn run_peer(
     args: &BenchArgs,
+    model: bench::BenchModel,
     names_file: &std::path::Path,
     threads: usize,
 ) -> Result<bench::Measurement, String> {
@@ -644,6 +645,8 @@ fn run_peer(
             &names_file.to_string_lossy(),
             "--threads",
             &threads.to_string(),
+            "--model",
+            model.name(),
         ])
         .args([
             "--train-names",
@@ -666,7 +669,7 @@ fn run_bench(args: BenchArgs) -> Result<(), String> {
     }
     let (names, from) = bench_names(&args.data);
     let mean = names.iter().map(|n| n.len()).sum::<usize>() as f64 / names.len() as f64;
-    println!("Endgame LSTM (Embedding 128, LSTM 128, maxlen 75); {from}, mean length {mean:.1}");
+    println!("{from}, mean length {mean:.1}");
     let names_file =
         std::env::temp_dir().join(format!("dga-lite-bench-{}.txt", std::process::id()));
     std::fs::write(&names_file, names.join("\n")).map_err(|e| e.to_string())?;
@@ -676,19 +679,26 @@ fn run_bench(args: BenchArgs) -> Result<(), String> {
         latency_runs: 200,
     };
     println!(
-        "{:<8} {:<32} {:>12} {:>12} {:>8}",
-        "threads", "metric", "dga-lite", "PyTorch", "ratio"
+        "{:<14} {:<8} {:<32} {:>12} {:>12} {:>8}",
+        "model", "threads", "metric", "dga-lite", "PyTorch", "ratio"
     );
-    for &threads in &args.threads {
+    let models = [
+        bench::BenchModel::EndgameLstm,
+        bench::BenchModel::SnowmanCnn,
+    ];
+    for (model, threads) in models
+        .iter()
+        .flat_map(|&m| args.threads.iter().map(move |&t| (m, t)))
+    {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .map_err(|e| e.to_string())?;
-        let ours = pool.install(|| bench::measure_ours(&names, &options));
+        let ours = pool.install(|| bench::measure_ours(model, &names, &options));
         let peer = if args.no_peer {
             Err("not run (--no-peer)".to_string())
         } else {
-            run_peer(&args, &names_file, threads)
+            run_peer(&args, model, &names_file, threads)
         };
         let rows = [
             (
@@ -724,10 +734,13 @@ fn run_bench(args: BenchArgs) -> Result<(), String> {
                 }
                 _ => ("-".to_string(), "-".to_string()),
             };
-            println!("{threads:<8} {metric:<32} {mine:>12.1} {theirs_text:>12} {ratio:>8}");
+            let name = model.name();
+            println!(
+                "{name:<14} {threads:<8} {metric:<32} {mine:>12.1} {theirs_text:>12} {ratio:>8}"
+            );
         }
         if let Err(why) = &peer {
-            println!("{threads:<8} (PyTorch peer: {why})");
+            println!("{:<14} {threads:<8} (PyTorch peer: {why})", model.name());
         }
     }
     println!("ratio: how many times better dga-lite is (speed, or lower latency and memory).");

@@ -282,8 +282,26 @@ fn the_embedded_default_scores_with_no_files() {
     assert_eq!(rows.len(), 2, "{stdout}");
     let score = |row: &Vec<&str>| row[1].parse::<f32>().unwrap();
     assert_eq!(rows[0][0], "google.com");
-    assert!(score(&rows[0]) < 0.5 && rows[0][2] == "benign", "{stdout}");
-    assert!(score(&rows[1]) > 0.5 && rows[1][2] == "dga", "{stdout}");
+    assert!(score(&rows[0]) < 0.01 && score(&rows[1]) > 0.9, "{stdout}");
+    // Labels follow the model's own threshold (chosen for FPR 1e-3, so strict).
+    let header: serde_json::Value =
+        serde_json::from_str(&ok(&dga_lite(&["model", "info", "--json"]))).unwrap();
+    let threshold = header["threshold"].as_f64().unwrap() as f32;
+    for row in &rows {
+        let expected = if score(row) >= threshold {
+            "dga"
+        } else {
+            "benign"
+        };
+        assert_eq!(row[2], expected, "{stdout}");
+    }
+    let lenient = ok(&dga_lite(&[
+        "predict",
+        "--threshold",
+        "0.5",
+        "xjwqkdpqoe.net",
+    ]));
+    assert!(lenient.trim_end().ends_with("\tdga"), "{lenient}");
 
     let info = ok(&dga_lite(&["model", "info"]));
     assert!(

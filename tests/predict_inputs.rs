@@ -6,9 +6,11 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Output};
 
+/// `dga-lite predict ARGS` with the embedded model, labelling at 0.5: these tests are about
+/// reading inputs, not about the model's (strict) operating point.
 fn predict(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dga-lite"))
-        .arg("predict")
+        .args(["predict", "--threshold", "0.5"])
         .args(args)
         .output()
         .expect("binary runs")
