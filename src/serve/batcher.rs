@@ -1,7 +1,9 @@
-//! Dynamic batching: names from concurrent requests are scored together. The first request to
-//! arrive opens a batch; the batch closes when it holds `max_batch` names or `wait` has passed
-//! (about a millisecond), so a lone request waits at most that long and a busy server scores
-//! in large, efficient blocks. Scoring runs on the blocking pool, off the I/O threads.
+//! Dynamic batching: names from concurrent requests are scored together. A batch takes the
+//! first waiting request and every other one already queued (up to `max_batch` names). When
+//! it found others queued (the server is under concurrent load), it waits up to `wait` (about
+//! a millisecond) for more; a lone request is scored at once. While a batch is scored, new
+//! requests queue up, so batches grow with load by themselves. Scoring runs on the blocking
+//! pool, off the I/O threads.
 
 use crate::model::ModelFile;
 use std::sync::Arc;
@@ -35,14 +37,25 @@ impl Batcher {
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
                 let mut names: usize = batch[0].names.len();
-                let deadline = tokio::time::Instant::now() + wait;
                 while names < max_batch {
-                    match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(job)) => {
+                    match rx.try_recv() {
+                        Ok(job) => {
                             names += job.names.len();
                             batch.push(job);
                         }
-                        _ => break,
+                        Err(_) => break,
+                    }
+                }
+                if batch.len() > 1 {
+                    let deadline = tokio::time::Instant::now() + wait;
+                    while names < max_batch {
+                        match tokio::time::timeout_at(deadline, rx.recv()).await {
+                            Ok(Some(job)) => {
+                                names += job.names.len();
+                                batch.push(job);
+                            }
+                            _ => break,
+                        }
                     }
                 }
                 let all: Vec<String> = batch.iter().flat_map(|j| j.names.iter().cloned()).collect();

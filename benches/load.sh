@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Load benchmark of the scoring service: `dga-lite serve` and the Flask + PyTorch peer
+# (benches/peer_flask.py) serving the same model file, measured with wrk on loopback in one
+# run. Bounded: each measurement lasts DURATION seconds.
+#
+# Usage: benches/load.sh MODEL.safetensors [PYTHON] [DURATION]
+#   needs: wrk (apt-get install wrk), a release build (cargo build --release),
+#          PYTHON with torch, flask, safetensors and numpy.
+set -euo pipefail
+model=${1:?usage: benches/load.sh MODEL.safetensors [PYTHON] [DURATION]}
+python=${2:-python3}
+duration=${3:-5}
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# 1,000 names to send: generated, half word-like, half random (no data file needed).
+python3 - "$work" <<'PY'
+import random, sys
+random.seed(1)
+words = ["shop", "news", "mail", "cloud", "bank", "play", "home", "web", "game", "data"]
+names = []
+for i in range(1000):
+    if i % 2:
+        names.append("".join(random.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(random.randint(8, 20))) + ".net")
+    else:
+        names.append(random.choice(words) + random.choice(words) + str(i) + ".com")
+lua_names = ",".join(f'"{n}"' for n in names)
+open(f"{sys.argv[1]}/single.lua", "w").write(f"""
+local names = {{{lua_names}}}
+local i = 0
+request = function()
+  i = i % #names + 1
+  return wrk.format("GET", "/v1/score?domain=" .. names[i])
+end
+""")
+body = '{"domains": [' + ",".join(f'"{n}"' for n in names[:100]) + "]}"
+open(f"{sys.argv[1]}/batch.lua", "w").write(f"""
+wrk.method = "POST"
+wrk.path = "/v1/score"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{body}'
+""")
+PY
+
+./target/release/dga-lite serve --model "$model" --listen 127.0.0.1:18181 --max-connections 1024 2>"$work/ours.log" &
+"$python" benches/peer_flask.py "$model" 18182 2 >"$work/peer.log" 2>&1 &
+for port in 18181 18182; do
+  for _ in $(seq 1 100); do
+    curl -s "http://127.0.0.1:$port/v1/score?domain=warm.up" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+done
+
+printf '%-10s %-14s %6s %12s %12s %10s %10s\n' server request conns "requests/s" "names/s" p50 p99
+for kind in single batch; do
+  per=1; [ "$kind" = batch ] && per=100
+  for conns in 1 16 64; do
+    for server in dga-lite flask; do
+      port=18181; [ "$server" = flask ] && port=18182
+      threads=2; [ "$conns" -lt 2 ] && threads=1
+      out=$(wrk -t "$threads" -c "$conns" -d "${duration}s" --timeout 10s --latency -s "$work/$kind.lua" "http://127.0.0.1:$port" 2>&1)
+      rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+      p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+      p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+      errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')
+      names=$(python3 -c "print(round(float('${rps:-0}') * $per))")
+      printf '%-10s %-14s %6s %12s %12s %10s %10s %s\n' "$server" "$kind x$per" "$conns" "$rps" "$names" "$p50" "$p99" "$errors"
+    done
+  done
+done
