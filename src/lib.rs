@@ -14,5 +14,6 @@ pub mod nn;
 pub mod predict;
 pub mod rng;
 pub mod scope;
+#[cfg(feature = "server")]
 pub mod serve;
 pub mod train;

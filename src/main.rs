@@ -44,6 +44,7 @@ enum Command {
     /// Score names given as arguments or read from --input (a file, or - for stdin).
     Predict(PredictArgs),
     /// Serve scores over HTTP (Snowman-compatible /model, JSON /v1/score, /metrics).
+    #[cfg(feature = "server")]
     Serve(ServeArgs),
     /// Measure training and scoring speed beside a PyTorch peer on the same names.
     Bench(BenchArgs),
@@ -217,6 +218,7 @@ struct EvalArgs {
     common: Common,
 }
 
+#[cfg(feature = "server")]
 #[derive(Args)]
 struct ServeArgs {
     /// Model file (default: the embedded default model).
@@ -586,6 +588,7 @@ fn bench_names(data: &std::path::Path) -> (Vec<String>, String) {
     )
 }
 
+#[cfg(feature = "server")]
 fn run_serve(args: ServeArgs) -> Result<(), String> {
     set_threads(&args.common)?;
     if args.max_names == 0
@@ -756,6 +759,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => run_predict(args),
         Command::Model(ModelCommand::Info { model, json }) => run_model_info(model, json),
         Command::Bench(args) => run_bench(args),
+        #[cfg(feature = "server")]
         Command::Serve(args) => run_serve(args),
     };
     match result {

@@ -1,5 +1,6 @@
 //! The scoring service, tested over real TCP: a server on 127.0.0.1 port 0 and an HTTP/1.1
 //! client written on raw sockets (malformed and slow requests need that).
+#![cfg(feature = "server")]
 
 use dga_lite::model::{ModelFile, embedded};
 use dga_lite::serve::{ServeConfig, serve};
