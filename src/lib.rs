@@ -4,8 +4,10 @@
 //! (architectures built from `nn` layers) -> `train` / `metrics` / `predict`. The CLI in
 //! `main.rs` only parses flags and calls into this library.
 
+pub mod atomic_file;
 pub mod backend;
 pub mod bench;
+pub mod checkpoint;
 pub mod data;
 pub mod encode;
 pub mod metrics;

@@ -168,6 +168,16 @@ struct TrainArgs {
     /// Stop after N epochs without a better validation AUC and keep the best epoch.
     #[arg(long, value_name = "N")]
     patience: Option<usize>,
+    /// Write a training checkpoint here (atomically) every --checkpoint-every epochs, so an
+    /// interrupted run can continue with --resume.
+    #[arg(long, value_name = "PATH")]
+    checkpoint: Option<PathBuf>,
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    checkpoint_every: usize,
+    /// Continue the run saved in this checkpoint (same inputs and settings; --epochs may grow).
+    /// The result is bit-identical to an uninterrupted run.
+    #[arg(long, value_name = "PATH")]
+    resume: Option<PathBuf>,
     /// Set the model's threshold for this false-positive rate on the validation split
     /// (for example 0.001); without it the threshold is 0.5.
     #[arg(long, value_name = "FPR")]
@@ -330,15 +340,27 @@ fn check_threshold(t: Option<f32>) -> Result<Option<f32>, String> {
     }
 }
 
-/// The command line as recorded in a model: everything but `--out` and `--threads` (neither
-/// changes the model, so the file stays a pure function of seed, data and settings).
+/// The command line as recorded in a model: everything but the flags that do not change the
+/// model (`--out`, `--threads`, checkpointing and resuming), so the file stays a pure function
+/// of seed, data and settings, and a resumed run records what an uninterrupted one does.
 fn recorded_command() -> Vec<String> {
     let mut args = std::env::args().skip(1);
     let mut kept = vec!["dga-lite".to_string()];
+    // Flags that take a value and do not change the model.
+    const LEFT_OUT: [&str; 5] = [
+        "--out",
+        "--threads",
+        "--checkpoint",
+        "--checkpoint-every",
+        "--resume",
+    ];
     while let Some(arg) = args.next() {
-        if arg == "--out" || arg == "--threads" {
+        if LEFT_OUT.contains(&arg.as_str()) {
             args.next();
-        } else if !arg.starts_with("--out=") && !arg.starts_with("--threads=") {
+        } else if !LEFT_OUT
+            .iter()
+            .any(|flag| arg.starts_with(&format!("{flag}=")))
+        {
             kept.push(arg);
         }
     }
@@ -386,6 +408,9 @@ fn run_train(args: TrainArgs) -> Result<(), String> {
         val_split: args.val_split,
         patience: args.patience,
         target_fpr: args.target_fpr,
+        checkpoint: args.checkpoint,
+        checkpoint_every: args.checkpoint_every,
+        resume: args.resume,
         command: recorded_command(),
         progress: !args.quiet,
         engine: match args.engine {

@@ -6,6 +6,7 @@
 //! data give the same model bytes whatever the thread count.
 
 use crate::backend::cpu::endgame_lstm as fast;
+use crate::checkpoint::Checkpoint;
 use crate::data::{self, Class, DataError, Format, ReadReport, Sample};
 use crate::encode::{MAXLEN, Vocab};
 use crate::metrics::{self, Report};
@@ -63,6 +64,11 @@ pub struct TrainOptions {
     /// Choose the decision threshold as the lowest score that keeps the validation split's
     /// false-positive rate at or below this (needs `val_split > 0`); otherwise 0.5.
     pub target_fpr: Option<f64>,
+    /// Write a checkpoint here every `checkpoint_every` epochs (atomically).
+    pub checkpoint: Option<std::path::PathBuf>,
+    pub checkpoint_every: usize,
+    /// Continue the run saved in this checkpoint (and keep checkpointing to it).
+    pub resume: Option<std::path::PathBuf>,
     /// Recorded in the model (without `--out`).
     pub command: Vec<String>,
     /// Draw a progress bar on a terminal.
@@ -86,6 +92,9 @@ impl Default for TrainOptions {
             val_split: 0.0,
             patience: None,
             target_fpr: None,
+            checkpoint: None,
+            checkpoint_every: 1,
+            resume: None,
             command: Vec::new(),
             progress: false,
             engine: Engine::Fast,
@@ -102,7 +111,7 @@ pub enum TrainError {
 }
 
 /// What one epoch did.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochStats {
     pub epoch: usize,
     pub loss: f64,
@@ -349,6 +358,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     drop((train_samples, val_samples, test_samples));
 
     // 4. Epochs, 5. threshold and held-out report.
+    let fingerprint = run_fingerprint(options, &inputs);
     let init = &mut root.fork(STREAM_INIT);
     let fitted = match &options.architecture {
         Architecture::EndgameLstm(config) => fit(
@@ -358,7 +368,8 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
             &train_split,
             &val_split,
             &test_split,
-        ),
+            &fingerprint,
+        )?,
         Architecture::SnowmanCnn(config) => fit(
             SnowmanCnn::new(config.clone(), vocab.size(), init),
             options,
@@ -366,7 +377,8 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
             &train_split,
             &val_split,
             &test_split,
-        ),
+            &fingerprint,
+        )?,
     };
     let training = TrainingInfo {
         command: options.command.clone(),
@@ -386,6 +398,26 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         history: fitted.history,
         test_report: fitted.test_report,
     })
+}
+
+/// What a checkpoint must match to be resumed: the data (by content) and every setting that
+/// shapes the run, except the number of epochs and the patience, which a resume may change.
+fn run_fingerprint(options: &TrainOptions, inputs: &[InputInfo]) -> String {
+    let data: Vec<String> = inputs
+        .iter()
+        .map(|i| format!("{:?}:{}", i.class, i.sha256))
+        .collect();
+    format!(
+        "data={data:?} seed={} max_per_class={:?} test={} val={} batch={} model={:?} optimizer={:?} engine={:?}",
+        options.seed,
+        options.max_per_class,
+        options.test_split,
+        options.val_split,
+        options.batch_size,
+        options.architecture,
+        options.optimizer,
+        options.engine
+    )
 }
 
 /// What the training loop needs from an architecture beyond `Network`.
@@ -441,39 +473,76 @@ struct Fitted {
 /// The epochs (with early stopping on validation AUC), the threshold for `--target-fpr`, and
 /// the held-out report, for any architecture.
 fn fit<N: Trainable>(
-    mut net: N,
+    net: N,
     options: &TrainOptions,
     root: &Rng,
     train_split: &Split,
     val_split: &Split,
     test_split: &Split,
-) -> Fitted {
-    let mut optimizer = Optimizer::new(options.optimizer);
+    fingerprint: &str,
+) -> Result<Fitted, TrainError> {
     let dropout_root = root.fork(STREAM_DROPOUT);
-    let mut shuffle_rng = root.fork(STREAM_SHUFFLE);
-    let mut order: Vec<usize> = (0..train_split.len()).collect();
+    let mut state = match &options.resume {
+        Some(path) => {
+            let state =
+                Checkpoint::load(path, &net, Optimizer::new(options.optimizer), fingerprint)
+                    .map_err(TrainError::Invalid)?;
+            if state.order.len() != train_split.len() {
+                return Err(TrainError::Invalid(format!(
+                    "{} was written for {} training names; this run has {}",
+                    path.display(),
+                    state.order.len(),
+                    train_split.len()
+                )));
+            }
+            eprintln!(
+                "resuming after epoch {} from {}",
+                state.epoch,
+                path.display()
+            );
+            state
+        }
+        None => Checkpoint {
+            net,
+            optimizer: Optimizer::new(options.optimizer),
+            shuffle_rng: root.fork(STREAM_SHUFFLE),
+            order: (0..train_split.len()).collect(),
+            step: 0,
+            epoch: 0,
+            history: Vec::new(),
+            best: None,
+            stopped: false,
+        },
+    };
+    let checkpoint_path = options.checkpoint.as_ref().or(options.resume.as_ref());
     let mut batch_indices = Vec::with_capacity(options.batch_size * MAXLEN);
     let mut batch_labels = Vec::with_capacity(options.batch_size);
-    let mut history = Vec::new();
-    let mut best: Option<(f64, usize, N)> = None;
-    let mut step: u64 = 0;
-    for epoch in 1..=options.epochs {
+    while !state.stopped && state.epoch < options.epochs {
+        let epoch = state.epoch + 1;
         let started = Instant::now();
-        shuffle_rng.shuffle(&mut order);
-        let bar = progress_bar(options.progress, order.len() as u64, epoch, options.epochs);
+        state.shuffle_rng.shuffle(&mut state.order);
+        let bar = progress_bar(
+            options.progress,
+            state.order.len() as u64,
+            epoch,
+            options.epochs,
+        );
         let (mut loss_sum, mut seen_names) = (0.0f64, 0usize);
-        for batch in order.chunks(options.batch_size) {
+        for batch in state.order.chunks(options.batch_size) {
             batch_indices.clear();
             batch_labels.clear();
             for &i in batch {
                 batch_indices.extend_from_slice(&train_split.indices[i * MAXLEN..(i + 1) * MAXLEN]);
                 batch_labels.push(train_split.labels[i]);
             }
-            let step_rng = dropout_root.fork(step);
-            let (loss, grad) = net.batch(options.engine, &batch_indices, &batch_labels, &step_rng);
+            let step_rng = dropout_root.fork(state.step);
+            let (loss, grad) =
+                state
+                    .net
+                    .batch(options.engine, &batch_indices, &batch_labels, &step_rng);
             let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
-            optimizer.step(&mut net.tensors_mut(), &grads);
-            step += 1;
+            state.optimizer.step(&mut state.net.tensors_mut(), &grads);
+            state.step += 1;
             loss_sum += loss;
             seen_names += batch.len();
             bar.inc(batch.len() as u64);
@@ -482,7 +551,7 @@ fn fit<N: Trainable>(
         bar.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
         let val_auc = (!val_split.is_empty())
-            .then(|| val_split.evaluate(&net, 0.5).auc)
+            .then(|| val_split.evaluate(&state.net, 0.5).auc)
             .flatten();
         let stats = EpochStats {
             epoch,
@@ -499,28 +568,46 @@ fn fit<N: Trainable>(
             stats.seconds,
             stats.names_per_second
         );
-        history.push(stats);
+        state.history.push(stats);
+        state.epoch = epoch;
         if let Some(auc) = val_auc {
-            if best.as_ref().is_none_or(|(b, _, _)| auc > *b) {
-                best = Some((auc, epoch, net.clone()));
-            } else if let (Some(patience), Some((_, best_epoch, _))) = (options.patience, &best)
+            if state.best.as_ref().is_none_or(|(b, _, _)| auc > *b) {
+                state.best = Some((auc, epoch, state.net.clone()));
+            } else if let (Some(patience), Some((_, best_epoch, _))) =
+                (options.patience, &state.best)
                 && epoch - best_epoch >= patience
             {
                 eprintln!(
                     "early stop: no better validation AUC for {patience} epochs; keeping epoch {best_epoch}"
                 );
-                break;
+                state.stopped = true;
             }
         }
+        if let Some(path) = checkpoint_path
+            && (epoch % options.checkpoint_every.max(1) == 0
+                || state.stopped
+                || epoch == options.epochs)
+        {
+            state.save(path, fingerprint).map_err(|e| {
+                TrainError::Invalid(format!("cannot write checkpoint {}: {e}", path.display()))
+            })?;
+        }
     }
+    let Checkpoint {
+        net: mut last,
+        history,
+        best,
+        ..
+    } = state;
     let epochs_run = history.len();
     let best_epoch = match best {
         Some((_, epoch, best_net)) => {
-            net = best_net;
+            last = best_net;
             epoch
         }
         None => epochs_run,
     };
+    let net = last;
     let threshold = match options.target_fpr {
         Some(target) => {
             let positive: Vec<bool> = val_split.labels.iter().map(|&l| l > 0.5).collect();
@@ -541,13 +628,13 @@ fn fit<N: Trainable>(
         None => 0.5,
     };
     let test_report = (!test_split.is_empty()).then(|| test_split.evaluate(&net, threshold));
-    Fitted {
+    Ok(Fitted {
         net: net.into_net(),
         history,
         best_epoch,
         threshold,
         test_report,
-    }
+    })
 }
 
 fn progress_bar(enabled: bool, len: u64, epoch: usize, epochs: usize) -> indicatif::ProgressBar {

@@ -388,3 +388,107 @@ fn snowman_cnn_trains_evaluates_and_predicts() {
         "CNN model differs between 1 and 2 threads"
     );
 }
+
+#[test]
+fn a_resumed_run_ends_bit_identical_to_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (benign, dga) = common::write_training_files(dir.path(), 1500);
+    let run = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "train",
+            "--benign",
+            benign.to_str().unwrap(),
+            "--dga",
+            dga.to_str().unwrap(),
+            "--epochs",
+            "3",
+            "--batch-size",
+            "32",
+            "--seed",
+            "11",
+            "--val-split",
+            "0.1",
+            "--optimizer",
+            "adam",
+            "--quiet",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let dga_lite = |args: &[String]| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        dga_lite(&refs)
+    };
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+
+    // Uninterrupted.
+    ok(&dga_lite(&run(&["--out", &path("whole.safetensors")])));
+
+    // Stopped after one epoch, then resumed to three.
+    let mut first = run(&[
+        "--out",
+        &path("part.safetensors"),
+        "--checkpoint",
+        &path("a.ckpt"),
+    ]);
+    let epochs = first.iter().position(|a| a == "--epochs").unwrap() + 1;
+    first[epochs] = "1".to_string();
+    ok(&dga_lite(&first));
+    ok(&dga_lite(&run(&[
+        "--out",
+        &path("resumed.safetensors"),
+        "--resume",
+        &path("a.ckpt"),
+    ])));
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    assert!(
+        read("whole.safetensors") == read("resumed.safetensors"),
+        "resumed model differs"
+    );
+
+    // Killed (SIGKILL) as soon as its first checkpoint exists, then resumed.
+    let args = run(&[
+        "--out",
+        &path("killed.safetensors"),
+        "--checkpoint",
+        &path("b.ckpt"),
+    ]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dga-lite"))
+        .args(&args)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !dir.path().join("b.ckpt").exists()
+        && started.elapsed() < std::time::Duration::from_secs(60)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    ok(&dga_lite(&run(&[
+        "--out",
+        &path("killed.safetensors"),
+        "--resume",
+        &path("b.ckpt"),
+    ])));
+    assert!(
+        read("whole.safetensors") == read("killed.safetensors"),
+        "model resumed after a kill differs"
+    );
+
+    // A checkpoint of another run is refused with a reason.
+    let mut other_seed = run(&["--out", &path("x.safetensors"), "--resume", &path("a.ckpt")]);
+    let seed = other_seed.iter().position(|a| a == "--seed").unwrap() + 1;
+    other_seed[seed] = "12".to_string();
+    let other = dga_lite(&other_seed);
+    assert!(!other.status.success());
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("other data or settings"),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+}

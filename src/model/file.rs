@@ -13,7 +13,6 @@ use crate::nn::OptimizerConfig;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 pub const FORMAT: &str = "dga-lite-model";
@@ -256,36 +255,12 @@ impl ModelFile {
     /// Writes atomically: a temporary file in the same folder, synced, then renamed over
     /// `path`, so a kill at any moment leaves either the old file or the new one.
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
-        let err = |e| ModelError::Write {
-            path: path.display().to_string(),
-            source: e,
-        };
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let file_name = path
-            .file_name()
-            .ok_or_else(|| err(std::io::Error::other("not a file path")))?;
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            file_name.to_string_lossy(),
-            std::process::id()
-        ));
-        let result = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(&self.to_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)?;
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
+        crate::atomic_file::write_atomically(path, &self.to_bytes()).map_err(|e| {
+            ModelError::Write {
+                path: path.display().to_string(),
+                source: e,
             }
-            Ok(())
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result.map_err(err)
+        })
     }
 
     pub fn load(path: &Path) -> Result<ModelFile, ModelError> {

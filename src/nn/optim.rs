@@ -79,6 +79,14 @@ impl Optimizer {
         }
     }
 
+    /// How many state vectors per tensor this optimiser keeps.
+    pub fn slot_count(&self) -> usize {
+        match self.config {
+            OptimizerConfig::Rmsprop { .. } => 1,
+            OptimizerConfig::Adam { .. } => 2,
+        }
+    }
+
     /// Applies one update. `params[k]` and `grads[k]` are the k-th tensor and its gradient;
     /// the tensor order must be the same on every call.
     pub fn step(&mut self, params: &mut [&mut [f32]], grads: &[&[f32]]) {
@@ -87,10 +95,7 @@ impl Optimizer {
             grads.len(),
             "one gradient per parameter tensor"
         );
-        let n_slots = match self.config {
-            OptimizerConfig::Rmsprop { .. } => 1,
-            OptimizerConfig::Adam { .. } => 2,
-        };
+        let n_slots = self.slot_count();
         if self.slots.is_empty() {
             self.slots = (0..n_slots)
                 .map(|_| params.iter().map(|p| vec![0.0; p.len()]).collect())
