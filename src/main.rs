@@ -174,6 +174,14 @@ struct TrainArgs {
     checkpoint: Option<PathBuf>,
     #[arg(long, value_name = "N", default_value_t = 1)]
     checkpoint_every: usize,
+    /// Fine-tune this model on the new inputs: its architecture, vocabulary (characters it
+    /// never saw map to "unknown") and weights are the start; the lineage goes in the card.
+    #[arg(long, value_name = "MODEL")]
+    init: Option<PathBuf>,
+    /// With --init: mix N names of each class from the parent's own training files in,
+    /// against forgetting (the files must be where the parent's card says, unchanged).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    replay: usize,
     /// Continue the run saved in this checkpoint (same inputs and settings; --epochs may grow).
     /// The result is bit-identical to an uninterrupted run.
     #[arg(long, value_name = "PATH")]
@@ -210,8 +218,9 @@ struct TrainArgs {
 #[derive(Args)]
 struct EvalArgs {
     /// Model file (default: the model embedded in this binary; see `dga-lite model info`).
+    /// Repeat to compare models side by side (before and after fine-tuning, say).
     #[arg(long, value_name = "MODEL")]
-    model: Option<PathBuf>,
+    model: Vec<PathBuf>,
     #[arg(long, num_args = 1.., value_name = "PATH")]
     benign: Vec<String>,
     #[arg(long, num_args = 1.., value_name = "PATH")]
@@ -411,6 +420,8 @@ fn run_train(args: TrainArgs) -> Result<(), String> {
         checkpoint: args.checkpoint,
         checkpoint_every: args.checkpoint_every,
         resume: args.resume,
+        init: args.init,
+        replay: args.replay,
         command: recorded_command(),
         progress: !args.quiet,
         engine: match args.engine {
@@ -490,7 +501,6 @@ fn run_eval(args: EvalArgs) -> Result<(), String> {
     if args.benign.is_empty() && args.dga.is_empty() {
         return Err("eval needs labelled names: pass --benign and/or --dga".into());
     }
-    let model = load_model(args.model.as_deref())?;
     let format = args.format.map(FormatArg::format);
     let mut samples = Vec::new();
     for (paths, class) in [(&args.benign, Class::Benign), (&args.dga, Class::Dga)] {
@@ -502,22 +512,72 @@ fn run_eval(args: EvalArgs) -> Result<(), String> {
         }
     }
     let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
-    let scores = model.score_names(&names);
     let positive: Vec<bool> = samples.iter().map(|s| s.class == Class::Dga).collect();
     let families: Vec<Option<&str>> = samples.iter().map(|s| s.family.as_deref()).collect();
-    let report = metrics::evaluate(
-        &scores,
-        &positive,
-        &families,
-        threshold.unwrap_or(model.threshold),
-    );
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
+    let paths: Vec<Option<&std::path::Path>> = if args.model.is_empty() {
+        vec![None]
     } else {
-        print!("{report}");
+        args.model.iter().map(|p| Some(p.as_path())).collect()
+    };
+    let mut reports = Vec::new();
+    for path in &paths {
+        let model = load_model(*path)?;
+        let scores = model.score_names(&names);
+        let threshold = threshold.unwrap_or(model.threshold);
+        let label = path.map_or(embedded::NAME.to_string(), |p| p.display().to_string());
+        reports.push((
+            label,
+            metrics::evaluate(&scores, &positive, &families, threshold),
+        ));
+    }
+    if args.json {
+        let text = if reports.len() == 1 {
+            serde_json::to_string_pretty(&reports[0].1)
+        } else {
+            let all: Vec<serde_json::Value> = reports
+                .iter()
+                .map(|(label, r)| serde_json::json!({"model": label, "report": r}))
+                .collect();
+            serde_json::to_string_pretty(&all)
+        };
+        println!("{}", text.map_err(|e| e.to_string())?);
+    } else if reports.len() == 1 {
+        print!("{}", reports[0].1);
+    } else {
+        for (label, report) in &reports {
+            println!("== {label}\n{report}");
+        }
+        println!("side by side:");
+        println!(
+            "{:<40} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9}",
+            "model", "AUC", "TPR@1e-2", "TPR@1e-3", "TPR@1e-4", "accuracy", "F1"
+        );
+        for (label, r) in &reports {
+            let tpr = |k: &str| {
+                r.tpr_at_fpr
+                    .get(k)
+                    .copied()
+                    .flatten()
+                    .map_or("n/a".to_string(), |v| format!("{v:.4}"))
+            };
+            let auc = r.auc.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+            let shown: String = label
+                .chars()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            println!(
+                "{shown:<40} {auc:>8} {:>10} {:>10} {:>10} {:>9.4} {:>9.4}",
+                tpr("0.01"),
+                tpr("0.001"),
+                tpr("0.0001"),
+                r.accuracy,
+                r.f1
+            );
+        }
     }
     Ok(())
 }

@@ -27,6 +27,72 @@ const STREAM_SAMPLE: u64 = 1;
 const STREAM_INIT: u64 = 2;
 const STREAM_SHUFFLE: u64 = 3;
 const STREAM_DROPOUT: u64 = 4;
+const STREAM_REPLAY: u64 = 5;
+
+/// The model a fine-tuning run starts from.
+struct Parent {
+    model: ModelFile,
+    sha256: String,
+}
+
+impl Parent {
+    fn load(path: &std::path::Path) -> Result<Parent, TrainError> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            TrainError::Invalid(format!("cannot read --init model {}: {e}", path.display()))
+        })?;
+        let model = ModelFile::from_bytes(&bytes, &path.display().to_string())
+            .map_err(|e| TrainError::Invalid(e.to_string()))?;
+        let sha256 = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(Parent { model, sha256 })
+    }
+
+    /// The child's lineage: the parent's own, then the parent.
+    fn lineage(&self) -> Vec<serde_json::Value> {
+        let t = &self.model.training;
+        let mut lineage = t.lineage.clone();
+        lineage.push(serde_json::json!({
+            "sha256": self.sha256,
+            "architecture": self.model.net().architecture(),
+            "command": t.command,
+            "seed": t.seed,
+            "inputs": t.inputs,
+            "test_metrics": t.test_metrics,
+        }));
+        lineage
+    }
+
+    /// `per_class` names of each class, sampled from the parent's training files (which must
+    /// still be where the parent's card says, unchanged).
+    fn replay(&self, per_class: usize, rng: &mut Rng) -> Result<[Vec<Sample>; 2], TrainError> {
+        let mut by_class: [Vec<Sample>; 2] = [Vec::new(), Vec::new()];
+        for input in &self.model.training.inputs {
+            if input.path == "-" {
+                return Err(TrainError::Invalid(
+                    "--replay: the parent read standard input, which cannot be read again".into(),
+                ));
+            }
+            let format = Format::from_name(&input.format);
+            let (samples, _, info) = read_input(&input.path, input.class, format).map_err(|e| {
+                TrainError::Invalid(format!("--replay reads the parent's training files: {e}"))
+            })?;
+            if info.sha256 != input.sha256 {
+                return Err(TrainError::Invalid(format!(
+                    "--replay: {} has changed since the parent was trained (SHA-256 differs)",
+                    input.path
+                )));
+            }
+            by_class[input.class as usize].extend(samples);
+        }
+        for samples in by_class.iter_mut() {
+            rng.shuffle(samples);
+            samples.truncate(per_class);
+        }
+        Ok(by_class)
+    }
+}
 
 /// The model to train, with its configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,6 +135,10 @@ pub struct TrainOptions {
     pub checkpoint_every: usize,
     /// Continue the run saved in this checkpoint (and keep checkpointing to it).
     pub resume: Option<std::path::PathBuf>,
+    /// Fine-tune this model: its architecture, vocabulary and weights are the starting point.
+    pub init: Option<std::path::PathBuf>,
+    /// With `init`: mix this many names of each class from the parent's own training files in.
+    pub replay: usize,
     /// Recorded in the model (without `--out`).
     pub command: Vec<String>,
     /// Draw a progress bar on a terminal.
@@ -95,6 +165,8 @@ impl Default for TrainOptions {
             checkpoint: None,
             checkpoint_every: 1,
             resume: None,
+            init: None,
+            replay: 0,
             command: Vec::new(),
             progress: false,
             engine: Engine::Fast,
@@ -236,6 +308,9 @@ fn check(options: &TrainOptions) -> Result<(), TrainError> {
     if options.benign.is_empty() || options.dga.is_empty() {
         return bad("training needs at least one --benign and one --dga input");
     }
+    if options.replay > 0 && options.init.is_none() {
+        return bad("--replay mixes in the data of the model given with --init; pass --init MODEL");
+    }
     if options.batch_size == 0 {
         return bad("--batch-size must be at least 1");
     }
@@ -274,6 +349,12 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     check(options)?;
     let root = Rng::new(options.seed);
 
+    // 0. A parent model to fine-tune, if any.
+    let parent = match &options.init {
+        Some(path) => Some(Parent::load(path)?),
+        None => None,
+    };
+
     // 1. Read every input; a name seen twice is kept once, a name in both classes is dropped.
     let mut reports = Vec::new();
     let mut inputs = Vec::new();
@@ -285,6 +366,19 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
             by_class[class as usize].extend(samples);
             reports.push(report);
             inputs.push(info);
+        }
+    }
+    if let Some(parent) = &parent
+        && options.replay > 0
+    {
+        let replayed = parent.replay(options.replay, &mut root.fork(STREAM_REPLAY))?;
+        for (class, samples) in replayed.into_iter().enumerate() {
+            let which = if class == 0 { "benign" } else { "DGA" };
+            eprintln!(
+                "replay: {} {which} names from the parent's training data",
+                samples.len()
+            );
+            by_class[class].extend(samples);
         }
     }
     for samples in by_class.iter_mut() {
@@ -351,32 +445,39 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     let test_samples: Vec<Sample> = b_test.into_iter().chain(d_test).collect();
 
     // 3. Vocabulary from the training names only, then encode every split.
-    let vocab = Vocab::from_names(train_samples.iter().map(|s| s.name.as_str()));
+    // A fine-tuned model keeps its parent's vocabulary: new characters map to "unknown".
+    let vocab = match &parent {
+        Some(parent) => parent.model.vocab.clone(),
+        None => Vocab::from_names(train_samples.iter().map(|s| s.name.as_str())),
+    };
     let train_split = Split::new(&train_samples, &vocab);
     let val_split = Split::new(&val_samples, &vocab);
     let test_split = Split::new(&test_samples, &vocab);
     drop((train_samples, val_samples, test_samples));
 
     // 4. Epochs, 5. threshold and held-out report.
-    let fingerprint = run_fingerprint(options, &inputs);
+    let fingerprint = run_fingerprint(options, &inputs, parent.as_ref().map(|p| p.sha256.as_str()));
     let init = &mut root.fork(STREAM_INIT);
-    let fitted = match &options.architecture {
-        Architecture::EndgameLstm(config) => fit(
+    let splits = (&train_split, &val_split, &test_split);
+    let fitted = match (
+        parent.as_ref().map(|p| p.model.net()),
+        &options.architecture,
+    ) {
+        // Fine-tuning starts from the parent's architecture and weights.
+        (Some(Net::EndgameLstm(net)), _) => fit(net.clone(), options, &root, splits, &fingerprint)?,
+        (Some(Net::SnowmanCnn(net)), _) => fit(net.clone(), options, &root, splits, &fingerprint)?,
+        (None, Architecture::EndgameLstm(config)) => fit(
             EndgameLstm::new(*config, vocab.size(), init),
             options,
             &root,
-            &train_split,
-            &val_split,
-            &test_split,
+            splits,
             &fingerprint,
         )?,
-        Architecture::SnowmanCnn(config) => fit(
+        (None, Architecture::SnowmanCnn(config)) => fit(
             SnowmanCnn::new(config.clone(), vocab.size(), init),
             options,
             &root,
-            &train_split,
-            &val_split,
-            &test_split,
+            splits,
             &fingerprint,
         )?,
     };
@@ -390,6 +491,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         best_epoch: fitted.best_epoch,
         split_sizes,
         test_metrics: serde_json::to_value(&fitted.test_report).expect("report serialises"),
+        lineage: parent.as_ref().map(Parent::lineage).unwrap_or_default(),
     };
     let model = ModelFile::new(fitted.net, vocab, fitted.threshold, training);
     Ok(TrainOutcome {
@@ -402,13 +504,14 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
 
 /// What a checkpoint must match to be resumed: the data (by content) and every setting that
 /// shapes the run, except the number of epochs and the patience, which a resume may change.
-fn run_fingerprint(options: &TrainOptions, inputs: &[InputInfo]) -> String {
+fn run_fingerprint(options: &TrainOptions, inputs: &[InputInfo], parent: Option<&str>) -> String {
     let data: Vec<String> = inputs
         .iter()
         .map(|i| format!("{:?}:{}", i.class, i.sha256))
         .collect();
     format!(
-        "data={data:?} seed={} max_per_class={:?} test={} val={} batch={} model={:?} optimizer={:?} engine={:?}",
+        "data={data:?} parent={parent:?} replay={} seed={} max_per_class={:?} test={} val={} batch={} model={:?} optimizer={:?} engine={:?}",
+        options.replay,
         options.seed,
         options.max_per_class,
         options.test_split,
@@ -476,9 +579,7 @@ fn fit<N: Trainable>(
     net: N,
     options: &TrainOptions,
     root: &Rng,
-    train_split: &Split,
-    val_split: &Split,
-    test_split: &Split,
+    (train_split, val_split, test_split): (&Split, &Split, &Split),
     fingerprint: &str,
 ) -> Result<Fitted, TrainError> {
     let dropout_root = root.fork(STREAM_DROPOUT);

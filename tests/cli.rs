@@ -492,3 +492,137 @@ fn a_resumed_run_ends_bit_identical_to_an_uninterrupted_one() {
         String::from_utf8_lossy(&other.stderr)
     );
 }
+
+#[test]
+fn fine_tuning_keeps_the_vocabulary_records_lineage_and_eval_compares() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let (benign, dga) = common::write_training_files(dir.path(), 300);
+    let parent = dir.path().join("parent.safetensors");
+    ok(&dga_lite(&[
+        "train",
+        "--benign",
+        benign.to_str().unwrap(),
+        "--dga",
+        dga.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--seed",
+        "1",
+        "--out",
+        parent.to_str().unwrap(),
+    ]));
+    // A new DGA style: hex labels with '_', a character the parent never saw.
+    let hex: Vec<String> = (0..300u64)
+        .map(|i| format!("x_{:016x}.org", i.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+        .collect();
+    let new_dga = common::write(dir.path(), "new-dga.txt", &hex.join("\n"));
+    let new_benign = common::write(
+        dir.path(),
+        "new-benign.txt",
+        &common::benign_names(300, 21).join("\n"),
+    );
+    let child = dir.path().join("child.safetensors");
+    let out = dga_lite(&[
+        "train",
+        "--init",
+        parent.to_str().unwrap(),
+        "--replay",
+        "100",
+        "--benign",
+        new_benign.to_str().unwrap(),
+        "--dga",
+        new_dga.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--seed",
+        "2",
+        "--out",
+        child.to_str().unwrap(),
+    ]);
+    ok(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("replay: 100 DGA names"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let info = |path: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&ok(&dga_lite(&[
+            "model",
+            "info",
+            "--json",
+            "--model",
+            path.to_str().unwrap(),
+        ])))
+        .unwrap()
+    };
+    let (p, c) = (info(&parent), info(&child));
+    assert_eq!(
+        c["vocab"], p["vocab"],
+        "the child keeps its parent's vocabulary"
+    );
+    assert!(!p["vocab"].as_str().unwrap().contains('_'));
+    let parent_hash: String = Sha256::digest(std::fs::read(&parent).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(c["training"]["lineage"][0]["sha256"], parent_hash.as_str());
+    assert_eq!(c["training"]["lineage"][0]["seed"], 1);
+
+    // Before and after, side by side, on the new style.
+    let held_out: Vec<String> = (1000..1100u64)
+        .map(|i| format!("x_{:016x}.org", i.wrapping_mul(0x2545_F491_4F6C_DD1D)))
+        .collect();
+    let eval_dga = common::write(dir.path(), "eval-dga.txt", &held_out.join("\n"));
+    let eval_benign = common::write(
+        dir.path(),
+        "eval-benign.txt",
+        &common::benign_names(100, 31).join("\n"),
+    );
+    let args = [
+        "eval",
+        "--model",
+        parent.to_str().unwrap(),
+        "--model",
+        child.to_str().unwrap(),
+        "--benign",
+        eval_benign.to_str().unwrap(),
+        "--dga",
+        eval_dga.to_str().unwrap(),
+    ];
+    let table = ok(&dga_lite(&args));
+    assert!(
+        table.contains("side by side")
+            && table.contains("parent.safetensors")
+            && table.contains("child.safetensors"),
+        "{table}"
+    );
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let both: serde_json::Value = serde_json::from_str(&ok(&dga_lite(&json_args))).unwrap();
+    let auc = |i: usize| both[i]["report"]["auc"].as_f64().unwrap();
+    assert!(
+        auc(1) >= auc(0),
+        "fine-tuning on the new style should not make it worse: {} -> {}",
+        auc(0),
+        auc(1)
+    );
+
+    let lone = dga_lite(&[
+        "train",
+        "--replay",
+        "5",
+        "--benign",
+        benign.to_str().unwrap(),
+        "--dga",
+        dga.to_str().unwrap(),
+        "--out",
+        "x",
+    ]);
+    assert!(String::from_utf8_lossy(&lone.stderr).contains("--init"));
+}

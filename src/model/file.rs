@@ -98,6 +98,10 @@ pub struct TrainingInfo {
     pub split_sizes: serde_json::Value,
     /// Held-out metrics on the test split (the `eval --json` object).
     pub test_metrics: serde_json::Value,
+    /// For a fine-tuned model (`train --init`): the models it descends from, oldest first,
+    /// each with the SHA-256 of its file, its command, seed, inputs and held-out metrics.
+    #[serde(default)]
+    pub lineage: Vec<serde_json::Value>,
 }
 
 /// The architectures a model file can hold.
