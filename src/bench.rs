@@ -2,10 +2,9 @@
 //! (`benches/peer_pytorch.py`) on the same names, batch sizes and thread counts, in one run.
 
 use crate::backend::cpu::endgame_lstm as fast;
+use crate::backend::cpu::snowman_cnn as fast_cnn;
 use crate::encode::{MAXLEN, Vocab};
-use crate::model::{
-    EndgameConfig, EndgameLstm, Network, SnowmanCnn, SnowmanConfig, batch_loss_and_grads, scores,
-};
+use crate::model::{EndgameConfig, EndgameLstm, Network, SnowmanCnn, SnowmanConfig};
 use crate::nn::{Optimizer, OptimizerConfig};
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -119,8 +118,7 @@ fn time_scoring(
     (rate, times.get(times.len() / 2).copied().unwrap_or(0.0))
 }
 
-/// Measures one of our models on `names` with the current rayon pool: the LSTM on its fast
-/// engine, the CNN on the reference path (it has no fast path yet).
+/// Measures one of our models on `names` with the current rayon pool, on the fast engines.
 pub fn measure_ours(model: BenchModel, names: &[String], options: &BenchOptions) -> Measurement {
     let vocab = Vocab::from_names(names.iter().map(String::as_str));
     let indices = vocab.encode_batch(names);
@@ -158,7 +156,7 @@ pub fn measure_ours(model: BenchModel, names: &[String], options: &BenchOptions)
         BenchModel::SnowmanCnn => {
             let mut net = SnowmanCnn::new(SnowmanConfig::default(), vocab.size(), &mut Rng::new(1));
             let train = time_training(n, options.train_names, |start, count, k| {
-                let (_, grad) = batch_loss_and_grads(
+                let (_, grad) = fast_cnn::batch_loss_and_grads(
                     &net,
                     rows(start, count),
                     &labels[start..start + count],
@@ -173,7 +171,7 @@ pub fn measure_ours(model: BenchModel, names: &[String], options: &BenchOptions)
                     n,
                     options.score_names,
                     options.latency_runs,
-                    |start, count| scores(&net, rows(start, count)).len(),
+                    |start, count| fast_cnn::scores(&net, rows(start, count)).len(),
                 ),
             )
         }

@@ -6,6 +6,7 @@
 //! data give the same model bytes whatever the thread count.
 
 use crate::backend::cpu::endgame_lstm as fast;
+use crate::backend::cpu::snowman_cnn as fast_cnn;
 use crate::checkpoint::Checkpoint;
 use crate::data::{self, Class, DataError, Format, ReadReport, Sample};
 use crate::encode::{MAXLEN, Vocab};
@@ -13,7 +14,7 @@ use crate::metrics::{self, Report};
 use crate::model::file::{InputInfo, Net};
 use crate::model::{
     EndgameConfig, EndgameLstm, ModelFile, Network, SnowmanCnn, SnowmanConfig, TrainingInfo,
-    batch_loss_and_grads, scores as model_scores,
+    batch_loss_and_grads,
 };
 use crate::nn::{Optimizer, OptimizerConfig};
 use crate::rng::Rng;
@@ -550,13 +551,15 @@ impl Trainable for EndgameLstm {
 }
 
 impl Trainable for SnowmanCnn {
-    /// The CNN has only the reference path so far.
-    fn batch(&self, _: Engine, indices: &[u8], labels: &[f32], rng: &Rng) -> (f64, Self) {
-        batch_loss_and_grads(self, indices, labels, rng)
+    fn batch(&self, engine: Engine, indices: &[u8], labels: &[f32], rng: &Rng) -> (f64, Self) {
+        match engine {
+            Engine::Reference => batch_loss_and_grads(self, indices, labels, rng),
+            Engine::Fast => fast_cnn::batch_loss_and_grads(self, indices, labels, rng),
+        }
     }
 
     fn score(&self, indices: &[u8]) -> Vec<f32> {
-        model_scores(self, indices)
+        fast_cnn::scores(self, indices)
     }
 
     fn into_net(self) -> Net {

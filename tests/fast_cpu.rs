@@ -101,3 +101,67 @@ fn fast_path_matches_reference_at_full_size() {
     let labels: Vec<f32> = (0..128).map(|i| (i % 2) as f32).collect();
     compare(&net, &indices, &labels, 9, TOLERANCE).unwrap();
 }
+
+mod snowman {
+    use super::*;
+    use dga_lite::backend::cpu::snowman_cnn as fast_cnn;
+    use dga_lite::model::{SnowmanCnn, SnowmanConfig};
+
+    fn compare_cnn(
+        net: &SnowmanCnn,
+        indices: &[u8],
+        labels: &[f32],
+        seed: u64,
+        tolerance: f64,
+    ) -> Result<(), TestCaseError> {
+        let rng = Rng::new(seed);
+        let (loss_ref, grad_ref) = model::batch_loss_and_grads(net, indices, labels, &rng);
+        let (loss_fast, grad_fast) = fast_cnn::batch_loss_and_grads(net, indices, labels, &rng);
+        prop_assert!(
+            (loss_ref - loss_fast).abs() <= 1e-5 * loss_ref.abs().max(1e-3),
+            "loss {loss_ref} vs {loss_fast}"
+        );
+        for ((name, r), (_, f)) in grad_ref.tensors().into_iter().zip(grad_fast.tensors()) {
+            let w = worst(f, r);
+            prop_assert!(
+                w < tolerance,
+                "grad {name}: worst relative difference {w:.2e}"
+            );
+        }
+        let w = worst(
+            &fast_cnn::scores(net, indices),
+            &model::scores(net, indices),
+        );
+        prop_assert!(w < tolerance, "scores: worst relative difference {w:.2e}");
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        #[test]
+        fn fast_cnn_matches_reference(
+            n in 0usize..80, vocab in 2usize..12, embedding_dim in 1usize..7, filters in 1usize..6,
+            widths in proptest::collection::vec(1usize..8, 1..4),
+            dropout in prop_oneof![Just(0.0f32), 0.0f32..0.7], seed in any::<u64>()
+        ) {
+            let mut rng = Rng::new(seed);
+            let config = SnowmanConfig { embedding_dim, filters, widths, dropout };
+            let mut net = SnowmanCnn::new(config, vocab, &mut rng);
+            // Weights on a scale where ReLU and max are exercised (not all zero).
+            net.embedding.weight.mapv_inplace(|v| v * 20.0);
+            let indices = random_batch(n, vocab, &mut rng);
+            let labels: Vec<f32> = (0..n).map(|_| rng.below(2) as f32).collect();
+            compare_cnn(&net, &indices, &labels, seed, TOLERANCE_TINY)?;
+        }
+    }
+
+    #[test]
+    fn fast_cnn_matches_reference_at_full_size() {
+        let mut rng = Rng::new(8);
+        let net = SnowmanCnn::new(SnowmanConfig::default(), 40, &mut rng);
+        let indices = random_batch(128, 40, &mut rng);
+        let labels: Vec<f32> = (0..128).map(|i| (i % 2) as f32).collect();
+        compare_cnn(&net, &indices, &labels, 3, TOLERANCE).unwrap();
+    }
+}

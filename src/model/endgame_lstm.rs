@@ -2,7 +2,7 @@
 //! 75 -> LSTM(128) -> Dropout(0.5) -> Dense(1) -> sigmoid, trained with binary cross-entropy.
 
 use super::Network;
-use crate::nn::{Dense, Dropout, Embedding, Lstm, RecurrentActivation, loss};
+use crate::nn::{Dense, Embedding, Lstm, RecurrentActivation};
 use crate::rng::Rng;
 use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
@@ -82,22 +82,15 @@ impl EndgameLstm {
         rng: &mut Rng,
         grad: &mut Dense,
     ) -> (f64, ndarray::Array2<f32>) {
-        let batch = last.nrows();
-        let dropout = Dropout {
-            rate: self.config.dropout,
-        };
-        let mask = dropout.mask(batch, self.config.units, rng);
-        let dropped = dropout.forward(last, mask.view());
-        let logits = self.dense.forward(dropped.view());
-        let mut d_logits = ndarray::Array2::zeros((batch, 1));
-        let loss_sum = loss::sigmoid_bce(
-            logits.as_slice().expect("contiguous"),
+        super::head::head_loss_and_grads(
+            &self.dense,
+            self.config.dropout,
+            last,
             labels,
             denominator,
-            d_logits.as_slice_mut().expect("contiguous"),
-        );
-        let d_dropped = self.dense.backward(dropped.view(), d_logits.view(), grad);
-        (loss_sum, dropout.backward(d_dropped.view(), mask.view()))
+            rng,
+            grad,
+        )
     }
 }
 

@@ -206,7 +206,7 @@ impl ModelFile {
                 .0
                 .get_or_init(|| Scorer::new(net))
                 .scores(net, &indices),
-            Net::SnowmanCnn(net) => super::scores(net, &indices),
+            Net::SnowmanCnn(net) => crate::backend::cpu::snowman_cnn::scores(net, &indices),
         }
     }
 

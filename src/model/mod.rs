@@ -3,6 +3,7 @@
 pub mod embedded;
 pub mod endgame_lstm;
 pub mod file;
+pub mod head;
 pub mod snowman_cnn;
 
 pub use endgame_lstm::{EndgameConfig, EndgameLstm};

@@ -4,7 +4,7 @@
 
 use super::Network;
 use crate::nn::pool::{global_max_backward, global_max_forward, relu_backward, relu_forward};
-use crate::nn::{Conv1d, Dense, Dropout, Embedding, loss};
+use crate::nn::{Conv1d, Dense, Embedding};
 use crate::rng::Rng;
 use ndarray::{Array1, Array2, ArrayView2, s};
 use serde::{Deserialize, Serialize};
@@ -205,23 +205,15 @@ impl Network for SnowmanCnn {
             pooled.row_mut(b).assign(&features.pooled);
             traces.push(features);
         }
-        let dropout = Dropout {
-            rate: self.config.dropout,
-        };
-        let mask = dropout.mask(batch, width, rng);
-        let dropped = dropout.forward(pooled.view(), mask.view());
-        let logits = self.dense.forward(dropped.view());
-        let mut d_logits = Array2::zeros((batch, 1));
-        let loss_sum = loss::sigmoid_bce(
-            logits.as_slice().expect("contiguous"),
+        let (loss_sum, d_pooled) = super::head::head_loss_and_grads(
+            &self.dense,
+            self.config.dropout,
+            pooled.view(),
             labels,
             denominator,
-            d_logits.as_slice_mut().expect("contiguous"),
+            rng,
+            &mut grad.dense,
         );
-        let d_dropped = self
-            .dense
-            .backward(dropped.view(), d_logits.view(), &mut grad.dense);
-        let d_pooled = dropout.backward(d_dropped.view(), mask.view());
         let f = self.config.filters;
         for (b, features) in traces.iter().enumerate() {
             let embedded = &features.embedded;

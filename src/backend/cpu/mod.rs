@@ -4,3 +4,4 @@ pub mod endgame_lstm;
 pub mod fast_math;
 pub mod lstm_cell;
 pub mod small_gemm;
+pub mod snowman_cnn;

@@ -1,0 +1,254 @@
+//! Fast CPU path of the Snowman CNN. It computes what the reference (`SnowmanCnn` through
+//! `model::batch_loss_and_grads` and `model::scores`) computes, with two exact savings:
+//!
+//! 1. **Tables.** A window's pre-activation is `bias + sum_k x[t + k] K_k`, and `x[t + k]` is
+//!    an embedding row, so `embedding[v] K_k` is the same wherever index `v` sits at offset `k`:
+//!    `T_k = E K_k` (`[vocab, filters]`) turns each window into `width` row lookups.
+//!    Backward accumulates `dT_k[v]`, then `dK_k = E^T dT_k` and `dE += dT_k K_k^T` per batch.
+//! 2. **Padding windows.** A window wholly inside the pre-padding has the same value for every
+//!    name; it is computed once, and a name only computes the windows that touch it.
+//!
+//! Max pooling keeps the reference's rule (the first position holding the maximum), and
+//! batches run in the same fixed chunks with the same dropout masks, so results do not depend
+//! on the thread count.
+
+use crate::encode::{MAXLEN, PAD};
+use crate::model::head::head_loss_and_grads;
+use crate::model::{CHUNK_ROWS, Network, SnowmanCnn};
+use crate::nn::{loss::sigmoid, matmul};
+use crate::rng::Rng;
+use ndarray::{Array1, Array2, s};
+use rayon::prelude::*;
+
+/// One branch's tables: `tables[k]` is `E K_k`; `pad` is a padding window's pre-activation.
+struct Branch {
+    width: usize,
+    tables: Vec<Array2<f32>>,
+    bias: Vec<f32>,
+    pad: Vec<f32>,
+}
+
+/// Everything the fast path derives from the weights.
+pub struct Tables {
+    branches: Vec<Branch>,
+    filters: usize,
+}
+
+impl Tables {
+    pub fn new(net: &SnowmanCnn) -> Tables {
+        let dim = net.config.embedding_dim;
+        let branches = net
+            .convs
+            .iter()
+            .map(|conv| {
+                let tables: Vec<Array2<f32>> = (0..conv.width)
+                    .map(|k| {
+                        matmul(
+                            net.embedding.weight.view(),
+                            conv.kernel.slice(s![k * dim..(k + 1) * dim, ..]),
+                        )
+                    })
+                    .collect();
+                let bias = conv.bias.to_vec();
+                let mut pad = bias.clone();
+                for table in &tables {
+                    for (p, &v) in pad.iter_mut().zip(table.row(PAD as usize)) {
+                        *p += v;
+                    }
+                }
+                Branch {
+                    width: conv.width,
+                    tables,
+                    bias,
+                    pad,
+                }
+            })
+            .collect();
+        Tables {
+            branches,
+            filters: net.config.filters,
+        }
+    }
+}
+
+fn start_of(row: &[u8]) -> usize {
+    row.iter().take_while(|&&v| v == PAD).count()
+}
+
+/// One name's pooled features, and for each branch and filter the window the maximum came
+/// from (`None` for a padding window).
+fn features(tables: &Tables, row: &[u8], pooled: &mut [f32], at: &mut [Option<usize>]) {
+    let f = tables.filters;
+    let start = start_of(row);
+    let mut pre = vec![0.0f32; f];
+    for (i, branch) in tables.branches.iter().enumerate() {
+        let positions = (MAXLEN + 1).saturating_sub(branch.width);
+        // The first window that touches the name; earlier ones are all padding.
+        let first_real = (start + 1).saturating_sub(branch.width).min(positions);
+        let best = &mut pooled[i * f..(i + 1) * f];
+        let best_at = &mut at[i * f..(i + 1) * f];
+        best.fill(f32::NEG_INFINITY);
+        if first_real > 0 {
+            for ((b, a), &v) in best.iter_mut().zip(best_at.iter_mut()).zip(&branch.pad) {
+                *b = v.max(0.0);
+                *a = None;
+            }
+        }
+        for p in first_real..positions {
+            pre.copy_from_slice(&branch.bias);
+            for (k, table) in branch.tables.iter().enumerate() {
+                for (x, &v) in pre.iter_mut().zip(table.row(row[p + k] as usize)) {
+                    *x += v;
+                }
+            }
+            for j in 0..f {
+                let y = pre[j].max(0.0);
+                if y > best[j] {
+                    best[j] = y;
+                    best_at[j] = Some(p);
+                }
+            }
+        }
+    }
+}
+
+/// Gradients of one chunk, before reduction: per branch, per offset, `dT_k`; per branch, `db`.
+struct ChunkGrads {
+    loss: f64,
+    dense: crate::nn::Dense,
+    d_tables: Vec<Vec<Array2<f32>>>,
+    d_bias: Vec<Array1<f32>>,
+}
+
+/// The fast equivalent of `model::batch_loss_and_grads` for the Snowman CNN.
+pub fn batch_loss_and_grads(
+    net: &SnowmanCnn,
+    indices: &[u8],
+    labels: &[f32],
+    step_rng: &Rng,
+) -> (f64, SnowmanCnn) {
+    let batch = labels.len();
+    assert_eq!(indices.len(), batch * MAXLEN);
+    let tables = Tables::new(net);
+    let f = tables.filters;
+    let width = f * tables.branches.len();
+    let vocab = net.embedding.weight.nrows();
+    let partials: Vec<ChunkGrads> = indices
+        .par_chunks(CHUNK_ROWS * MAXLEN)
+        .zip(labels.par_chunks(CHUNK_ROWS))
+        .enumerate()
+        .map(|(k, (idx, lab))| {
+            let n = lab.len();
+            let mut pooled = Array2::zeros((n, width));
+            let mut at = vec![None; n * width];
+            for (r, row) in idx.chunks_exact(MAXLEN).enumerate() {
+                features(
+                    &tables,
+                    row,
+                    pooled.row_mut(r).as_slice_mut().expect("row"),
+                    &mut at[r * width..(r + 1) * width],
+                );
+            }
+            let mut grads = ChunkGrads {
+                loss: 0.0,
+                dense: net.dense.zeros_like(),
+                d_tables: tables
+                    .branches
+                    .iter()
+                    .map(|b| vec![Array2::zeros((vocab, f)); b.width])
+                    .collect(),
+                d_bias: tables.branches.iter().map(|_| Array1::zeros(f)).collect(),
+            };
+            let mut rng = step_rng.fork(k as u64);
+            let (loss, d_pooled) = head_loss_and_grads(
+                &net.dense,
+                net.config.dropout,
+                pooled.view(),
+                lab,
+                batch as f32,
+                &mut rng,
+                &mut grads.dense,
+            );
+            grads.loss = loss;
+            for (r, row) in idx.chunks_exact(MAXLEN).enumerate() {
+                for (i, branch) in tables.branches.iter().enumerate() {
+                    for j in 0..f {
+                        let col = i * f + j;
+                        // ReLU passes the gradient only where the maximum is positive.
+                        if pooled[[r, col]] <= 0.0 {
+                            continue;
+                        }
+                        let g = d_pooled[[r, col]];
+                        grads.d_bias[i][j] += g;
+                        for k in 0..branch.width {
+                            let v = match at[r * width + col] {
+                                Some(p) => row[p + k] as usize,
+                                None => PAD as usize,
+                            };
+                            grads.d_tables[i][k][[v, j]] += g;
+                        }
+                    }
+                }
+            }
+            grads
+        })
+        .collect();
+
+    let mut total = net.zeros_like();
+    let mut loss = 0.0;
+    let mut d_tables: Vec<Vec<Array2<f32>>> = tables
+        .branches
+        .iter()
+        .map(|b| vec![Array2::zeros((vocab, f)); b.width])
+        .collect();
+    for g in &partials {
+        loss += g.loss;
+        total.dense.kernel += &g.dense.kernel;
+        total.dense.bias += &g.dense.bias;
+        for (i, branch) in g.d_tables.iter().enumerate() {
+            total.convs[i].bias += &g.d_bias[i];
+            for (k, d) in branch.iter().enumerate() {
+                d_tables[i][k] += d;
+            }
+        }
+    }
+    let dim = net.config.embedding_dim;
+    for (i, conv) in net.convs.iter().enumerate() {
+        for (k, d_table) in d_tables[i].iter().enumerate() {
+            let kernel_k = conv.kernel.slice(s![k * dim..(k + 1) * dim, ..]);
+            let d_kernel = matmul(net.embedding.weight.t(), d_table.view());
+            total.convs[i]
+                .kernel
+                .slice_mut(s![k * dim..(k + 1) * dim, ..])
+                .assign(&d_kernel);
+            total.embedding.weight += &matmul(d_table.view(), kernel_k.t());
+        }
+    }
+    (loss, total)
+}
+
+/// The fast equivalent of `model::scores`: probability of DGA per `[n, MAXLEN]` row, in order.
+pub fn scores(net: &SnowmanCnn, indices: &[u8]) -> Vec<f32> {
+    const SCORE_ROWS: usize = 512;
+    let tables = Tables::new(net);
+    let width = tables.filters * tables.branches.len();
+    let kernel = net.dense.kernel.column(0).to_vec();
+    let bias = net.dense.bias[0];
+    indices
+        .par_chunks(SCORE_ROWS * MAXLEN)
+        .flat_map_iter(|idx| {
+            let mut pooled = vec![0.0f32; width];
+            let mut at = vec![None; width];
+            idx.chunks_exact(MAXLEN)
+                .map(|row| {
+                    features(&tables, row, &mut pooled, &mut at);
+                    let logit = pooled
+                        .iter()
+                        .zip(&kernel)
+                        .fold(bias, |acc, (&x, &w)| acc + x * w);
+                    sigmoid(logit)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
