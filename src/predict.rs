@@ -69,6 +69,17 @@ fn input_json(input: &Option<(String, bool)>) -> Option<serde_json::Value> {
     })
 }
 
+/// Adds where a result came from (`line`) and the input it carries (`input`) to a JSON result.
+fn with_context(mut obj: serde_json::Value, query: &Query) -> serde_json::Value {
+    if let Some(line) = query.line {
+        obj["line"] = line.into();
+    }
+    if let Some(input) = input_json(&query.input) {
+        obj["input"] = input;
+    }
+    obj
+}
+
 /// Scores a block of queries and writes their lines.
 pub fn write_block(
     model: &ModelFile,
@@ -93,15 +104,8 @@ pub fn write_block(
                     continue;
                 }
                 if options.json {
-                    let mut obj =
-                        serde_json::json!({"domain": name, "allowed": true, "dga": false});
-                    if let Some(line) = query.line {
-                        obj["line"] = line.into();
-                    }
-                    if let Some(input) = input_json(&query.input) {
-                        obj["input"] = input;
-                    }
-                    writeln!(out, "{obj}")?;
+                    let obj = serde_json::json!({"domain": name, "allowed": true, "dga": false});
+                    writeln!(out, "{}", with_context(obj, query))?;
                 } else {
                     match &query.input {
                         Some((text, _)) => writeln!(out, "{name}\t-\tallowed\t{text}")?,
@@ -123,13 +127,7 @@ pub fn write_block(
                     if scored != name {
                         obj["scored"] = scored.into();
                     }
-                    if let Some(line) = query.line {
-                        obj["line"] = line.into();
-                    }
-                    if let Some(input) = input_json(&query.input) {
-                        obj["input"] = input;
-                    }
-                    writeln!(out, "{obj}")?;
+                    writeln!(out, "{}", with_context(obj, query))?;
                 } else {
                     let label = if dga { "dga" } else { "benign" };
                     match &query.input {
@@ -146,11 +144,8 @@ pub fn write_block(
                         eprintln!("{at}{reason} ({:?})", query.raw);
                     }
                 } else if options.json {
-                    let mut obj = serde_json::json!({"domain": query.raw, "error": reason});
-                    if let Some(line) = query.line {
-                        obj["line"] = line.into();
-                    }
-                    writeln!(out, "{obj}")?;
+                    let obj = serde_json::json!({"domain": query.raw, "error": reason});
+                    writeln!(out, "{}", with_context(obj, query))?;
                 } else {
                     writeln!(out, "{}\t-\terror: {reason}", query.raw.escape_debug())?;
                 }

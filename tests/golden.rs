@@ -56,20 +56,8 @@ impl Checker {
     }
 }
 
-fn build(case: &Value) -> (EndgameLstm, Array2<u8>, Vec<f32>, OptimizerConfig) {
-    let activation = match case["recurrent_activation"].as_str().unwrap() {
-        "sigmoid" => RecurrentActivation::Sigmoid,
-        "hard_sigmoid" => RecurrentActivation::HardSigmoid,
-        other => panic!("unknown activation {other}"),
-    };
-    let config = EndgameConfig {
-        embedding_dim: case["embedding_dim"].as_u64().unwrap() as usize,
-        units: case["units"].as_u64().unwrap() as usize,
-        dropout: 0.0,
-        recurrent_activation: activation,
-    };
-    let vocab = case["vocab_size"].as_u64().unwrap() as usize;
-    let mut net = EndgameLstm::new(config, vocab, &mut Rng::new(0));
+/// Copies the case's weights (by tensor name) into `net`.
+fn load_weights<N: Network>(net: &mut N, case: &Value) {
     let names: Vec<&str> = net.tensors().iter().map(|(n, _)| *n).collect();
     for (name, dest) in names.iter().zip(net.tensors_mut()) {
         let data = numbers(&case["weights"][*name]["data"]);
@@ -78,6 +66,16 @@ fn build(case: &Value) -> (EndgameLstm, Array2<u8>, Vec<f32>, OptimizerConfig) {
             *d = v as f32;
         }
     }
+}
+
+fn usize_of(v: &Value) -> usize {
+    v.as_u64().expect("a count") as usize
+}
+
+/// Checks a network (holding the case's weights) against one golden case: logits, loss,
+/// every gradient, then the losses and weights of three optimiser steps on the same batch.
+/// Returns the failures; prints every tensor's worst difference.
+fn check_case<N: Network>(mut net: N, case: &Value) -> Vec<String> {
     let rows: Vec<Vec<u8>> = case["indices"]
         .as_array()
         .unwrap()
@@ -95,32 +93,19 @@ fn build(case: &Value) -> (EndgameLstm, Array2<u8>, Vec<f32>, OptimizerConfig) {
         .into_iter()
         .map(|v| v as f32)
         .collect();
-    let optimizer = match case["optimizer"].as_str().unwrap() {
+    let optimizer_config = match case["optimizer"].as_str().unwrap() {
         "rmsprop" => OptimizerConfig::rmsprop(),
         "adam" => OptimizerConfig::adam(),
         other => panic!("unknown optimizer {other}"),
     };
-    (net, indices, labels, optimizer)
-}
-
-#[test]
-fn endgame_lstm_matches_pytorch() {
-    let golden = golden();
-    let mut all_failures = Vec::new();
-    for case in golden["cases"].as_array().unwrap() {
-        let (mut net, indices, labels, optimizer_config) = build(case);
-        let mut checker = Checker {
-            case: case["name"].as_str().unwrap().to_string(),
-            worst: 0.0,
-            failures: Vec::new(),
-        };
-        let batch = labels.len();
-
-        checker.check(
-            "logits",
-            &net.logits(indices.view()),
-            &numbers(&case["logits"]),
-        );
+    let mut checker = Checker {
+        case: case["name"].as_str().unwrap().to_string(),
+        worst: 0.0,
+        failures: Vec::new(),
+    };
+    let batch = labels.len();
+    // Dropout is 0 in the golden cases, so the generator's seed does not matter.
+    let loss_and_grads = |net: &N| {
         let mut grad = net.zeros_like();
         let loss = net.loss_and_grads(
             indices.view(),
@@ -128,114 +113,8 @@ fn endgame_lstm_matches_pytorch() {
             batch as f32,
             &mut Rng::new(0),
             &mut grad,
-        ) / batch as f64;
-        checker.check("loss", &[loss as f32], &[case["loss"].as_f64().unwrap()]);
-        for (name, g) in grad.tensors() {
-            checker.check(
-                &format!("grad {name}"),
-                g,
-                &numbers(&case["grads"][name]["data"]),
-            );
-        }
-
-        let mut optimizer = Optimizer::new(optimizer_config);
-        let mut losses = Vec::new();
-        for _ in 0..3 {
-            let mut grad = net.zeros_like();
-            let loss = net.loss_and_grads(
-                indices.view(),
-                &labels,
-                batch as f32,
-                &mut Rng::new(0),
-                &mut grad,
-            );
-            losses.push(loss as f32 / batch as f32);
-            let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
-            optimizer.step(&mut net.tensors_mut(), &grads);
-        }
-        checker.check(
-            "loss at each of 3 steps",
-            &losses,
-            &numbers(&case["losses_per_step"]),
         );
-        for (name, w) in net.tensors() {
-            checker.check(
-                &format!("{name} after 3 steps"),
-                w,
-                &numbers(&case["weights_after_3_steps"][name]["data"]),
-            );
-        }
-        println!(
-            "{}: worst relative difference over all tensors {:.2e}",
-            checker.case, checker.worst
-        );
-        all_failures.extend(
-            checker
-                .failures
-                .into_iter()
-                .map(|f| format!("{}: {f}", case["name"])),
-        );
-    }
-    assert!(
-        all_failures.is_empty(),
-        "tensors beyond {TOLERANCE:e}: {all_failures:#?}"
-    );
-}
-
-#[test]
-fn the_comparison_notices_a_wrong_value() {
-    assert!(worst_difference(&[1.0, 2.0], &[1.0, 2.0]) < 1e-12);
-    assert!(worst_difference(&[1.0, 2.001], &[1.0, 2.0]) > TOLERANCE);
-}
-
-#[test]
-fn snowman_cnn_matches_pytorch() {
-    let text = include_str!("reference/golden_snowman.json");
-    let golden: Value = serde_json::from_str(text).expect("golden file is JSON");
-    let case = &golden["cases"][0];
-    let usize_of = |v: &Value| v.as_u64().unwrap() as usize;
-    let config = SnowmanConfig {
-        embedding_dim: usize_of(&case["embedding_dim"]),
-        filters: usize_of(&case["filters"]),
-        widths: case["widths"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(usize_of)
-            .collect(),
-        dropout: 0.0,
-    };
-    let mut net = SnowmanCnn::new(config, usize_of(&case["vocab_size"]), &mut Rng::new(0));
-    let names: Vec<&str> = net.tensors().iter().map(|(n, _)| *n).collect();
-    for (name, dest) in names.iter().zip(net.tensors_mut()) {
-        let data = numbers(&case["weights"][*name]["data"]);
-        assert_eq!(data.len(), dest.len(), "{name}");
-        for (d, v) in dest.iter_mut().zip(data) {
-            *d = v as f32;
-        }
-    }
-    let rows: Vec<Vec<u8>> = case["indices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as u8)
-                .collect()
-        })
-        .collect();
-    let indices = Array2::from_shape_vec((rows.len(), rows[0].len()), rows.concat()).unwrap();
-    let labels: Vec<f32> = numbers(&case["labels"])
-        .into_iter()
-        .map(|v| v as f32)
-        .collect();
-    let batch = labels.len();
-    let mut checker = Checker {
-        case: "snowman_rmsprop".into(),
-        worst: 0.0,
-        failures: Vec::new(),
+        (loss / batch as f64, grad)
     };
 
     checker.check(
@@ -243,14 +122,7 @@ fn snowman_cnn_matches_pytorch() {
         &net.logits(indices.view()),
         &numbers(&case["logits"]),
     );
-    let mut grad = net.zeros_like();
-    let loss = net.loss_and_grads(
-        indices.view(),
-        &labels,
-        batch as f32,
-        &mut Rng::new(0),
-        &mut grad,
-    ) / batch as f64;
+    let (loss, grad) = loss_and_grads(&net);
     checker.check("loss", &[loss as f32], &[case["loss"].as_f64().unwrap()]);
     for (name, g) in grad.tensors() {
         checker.check(
@@ -259,18 +131,11 @@ fn snowman_cnn_matches_pytorch() {
             &numbers(&case["grads"][name]["data"]),
         );
     }
-    let mut optimizer = Optimizer::new(OptimizerConfig::rmsprop());
+    let mut optimizer = Optimizer::new(optimizer_config);
     let mut losses = Vec::new();
     for _ in 0..3 {
-        let mut grad = net.zeros_like();
-        let loss = net.loss_and_grads(
-            indices.view(),
-            &labels,
-            batch as f32,
-            &mut Rng::new(0),
-            &mut grad,
-        );
-        losses.push(loss as f32 / batch as f32);
+        let (loss, grad) = loss_and_grads(&net);
+        losses.push(loss as f32);
         let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
         optimizer.step(&mut net.tensors_mut(), &grads);
     }
@@ -287,12 +152,68 @@ fn snowman_cnn_matches_pytorch() {
         );
     }
     println!(
-        "snowman_rmsprop: worst relative difference over all tensors {:.2e}",
-        checker.worst
+        "{}: worst relative difference over all tensors {:.2e}",
+        checker.case, checker.worst
     );
+    checker
+        .failures
+        .into_iter()
+        .map(|f| format!("{}: {f}", checker.case))
+        .collect()
+}
+
+#[test]
+fn endgame_lstm_matches_pytorch() {
+    let mut failures = Vec::new();
+    for case in golden()["cases"].as_array().unwrap() {
+        let recurrent_activation = match case["recurrent_activation"].as_str().unwrap() {
+            "sigmoid" => RecurrentActivation::Sigmoid,
+            "hard_sigmoid" => RecurrentActivation::HardSigmoid,
+            other => panic!("unknown activation {other}"),
+        };
+        let config = EndgameConfig {
+            embedding_dim: usize_of(&case["embedding_dim"]),
+            units: usize_of(&case["units"]),
+            dropout: 0.0,
+            recurrent_activation,
+        };
+        let mut net = EndgameLstm::new(config, usize_of(&case["vocab_size"]), &mut Rng::new(0));
+        load_weights(&mut net, case);
+        failures.extend(check_case(net, case));
+    }
     assert!(
-        checker.failures.is_empty(),
-        "tensors beyond {TOLERANCE:e}: {:#?}",
-        checker.failures
+        failures.is_empty(),
+        "tensors beyond {TOLERANCE:e}: {failures:#?}"
     );
+}
+
+#[test]
+fn snowman_cnn_matches_pytorch() {
+    let golden: Value = serde_json::from_str(include_str!("reference/golden_snowman.json"))
+        .expect("golden file is JSON");
+    let case = &golden["cases"][0];
+    let config = SnowmanConfig {
+        embedding_dim: usize_of(&case["embedding_dim"]),
+        filters: usize_of(&case["filters"]),
+        widths: case["widths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(usize_of)
+            .collect(),
+        dropout: 0.0,
+    };
+    let mut net = SnowmanCnn::new(config, usize_of(&case["vocab_size"]), &mut Rng::new(0));
+    load_weights(&mut net, case);
+    let failures = check_case(net, case);
+    assert!(
+        failures.is_empty(),
+        "tensors beyond {TOLERANCE:e}: {failures:#?}"
+    );
+}
+
+#[test]
+fn the_comparison_notices_a_wrong_value() {
+    assert!(worst_difference(&[1.0, 2.0], &[1.0, 2.0]) < 1e-12);
+    assert!(worst_difference(&[1.0, 2.001], &[1.0, 2.0]) > TOLERANCE);
 }

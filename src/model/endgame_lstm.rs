@@ -1,7 +1,7 @@
 //! The Endgame LSTM (Woodbridge et al. 2016): Embedding(vocab, 128) over names pre-padded to
 //! 75 -> LSTM(128) -> Dropout(0.5) -> Dense(1) -> sigmoid, trained with binary cross-entropy.
 
-use super::Network;
+use super::{Network, slice_of, slice_of_mut};
 use crate::nn::{Dense, Embedding, Lstm, RecurrentActivation};
 use crate::rng::Rng;
 use ndarray::{ArrayView2, Axis};
@@ -92,14 +92,6 @@ impl EndgameLstm {
             grad,
         )
     }
-}
-
-fn slice_of<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
-    a.as_slice().expect("parameters are contiguous")
-}
-
-fn slice_of_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) -> &mut [f32] {
-    a.as_slice_mut().expect("parameters are contiguous")
 }
 
 impl Network for EndgameLstm {

@@ -15,6 +15,15 @@ use crate::rng::Rng;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
+/// A parameter array as a flat slice (parameters are always contiguous).
+fn slice_of<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
+    a.as_slice().expect("parameters are contiguous")
+}
+
+fn slice_of_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) -> &mut [f32] {
+    a.as_slice_mut().expect("parameters are contiguous")
+}
+
 /// Rows per unit of parallel work. Fixed, so the arithmetic (and so every bit of the trained
 /// model) does not depend on the number of threads.
 pub const CHUNK_ROWS: usize = 32;

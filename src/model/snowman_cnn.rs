@@ -2,7 +2,7 @@
 //! widths 2, 4 and 6 with 15 filters each (valid padding) -> ReLU -> global max pool per
 //! branch -> concat (45) -> Dropout(0.2) -> Dense(1) -> sigmoid, binary cross-entropy.
 
-use super::Network;
+use super::{Network, slice_of, slice_of_mut};
 use crate::nn::pool::{global_max_backward, global_max_forward, relu_backward, relu_forward};
 use crate::nn::{Conv1d, Dense, Embedding};
 use crate::rng::Rng;
@@ -135,14 +135,6 @@ struct Features {
 struct Branch {
     relu_out: Array2<f32>,
     argmax: Vec<usize>,
-}
-
-fn slice_of<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
-    a.as_slice().expect("parameters are contiguous")
-}
-
-fn slice_of_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) -> &mut [f32] {
-    a.as_slice_mut().expect("parameters are contiguous")
 }
 
 impl Network for SnowmanCnn {
