@@ -204,7 +204,7 @@ pub struct TrainOutcome {
 pub struct Split {
     pub indices: Vec<u8>,
     pub labels: Vec<f32>,
-    pub families: Vec<Option<String>>,
+    pub families: Vec<Option<std::sync::Arc<str>>>,
 }
 
 impl Split {
@@ -383,8 +383,16 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         }
     }
     for samples in by_class.iter_mut() {
-        let mut seen = HashSet::new();
-        samples.retain(|s| seen.insert(s.name.clone()));
+        // Which samples are first seen, decided without copying any name.
+        let first: Vec<bool> = {
+            let mut seen = HashSet::with_capacity(samples.len());
+            samples
+                .iter()
+                .map(|s| seen.insert(s.name.as_str()))
+                .collect()
+        };
+        let mut keep = first.into_iter();
+        samples.retain(|_| keep.next().unwrap_or(false));
     }
     let benign_names: HashSet<&str> = by_class[0].iter().map(|s| s.name.as_str()).collect();
     let in_both: HashSet<String> = by_class[1]

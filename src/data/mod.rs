@@ -7,10 +7,11 @@ pub mod format;
 pub mod lines;
 pub mod normalize;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
+use std::sync::Arc;
 
 pub use format::ColumnSpec;
 pub use format::{Class, Format};
@@ -28,7 +29,8 @@ const DETECT_LINES: usize = 20;
 pub struct Sample {
     pub name: String,
     pub class: Class,
-    pub family: Option<String>,
+    /// Shared between the samples of one family (a million names carry a few dozen families).
+    pub family: Option<Arc<str>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -322,6 +324,14 @@ fn csv_start(first: &str, column: Option<&ColumnSpec>) -> Result<(CsvColumns, bo
     }
 }
 
+/// One shared copy of each family name.
+fn intern(families: &mut HashMap<String, Arc<str>>, family: String) -> Arc<str> {
+    families
+        .entry(family)
+        .or_insert_with_key(|f| Arc::from(f.as_str()))
+        .clone()
+}
+
 /// Opens a path, or standard input for `-`.
 pub fn open_input(path: &str) -> Result<Box<dyn BufRead>, DataError> {
     if path == "-" {
@@ -376,6 +386,7 @@ pub fn read_samples_with<R: BufRead>(
         ..Default::default()
     };
     let mut samples = Vec::new();
+    let mut families = HashMap::new();
     while let Some(item) = feed.next_item() {
         let item = item.map_err(|e| DataError::Io {
             path: source.to_string(),
@@ -401,7 +412,11 @@ pub fn read_samples_with<R: BufRead>(
                 }
                 match normalize_name(&name) {
                     Ok(name) => {
-                        let family = if class == Class::Dga { family } else { None };
+                        let family = if class == Class::Dga {
+                            family.map(|f| intern(&mut families, f))
+                        } else {
+                            None
+                        };
                         samples.push(Sample {
                             name,
                             class,
