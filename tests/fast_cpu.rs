@@ -52,8 +52,19 @@ fn worst(ours: &[f32], reference: &[f32]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn compare(
-    net: &EndgameLstm,
+/// Loss and gradients of one batch, as `model::batch_loss_and_grads` computes them.
+type BatchFn<N> = fn(&N, &[u8], &[f32], &Rng) -> (f64, N);
+
+/// A fast path's two entry points: batch loss and gradients, and scores.
+struct FastPath<N> {
+    batch: BatchFn<N>,
+    scores: fn(&N, &[u8]) -> Vec<f32>,
+}
+
+/// Loss, every gradient and the scores of a fast path against the reference.
+fn compare<N: Network>(
+    fast_path: &FastPath<N>,
+    net: &N,
     indices: &[u8],
     labels: &[f32],
     seed: u64,
@@ -61,7 +72,7 @@ fn compare(
 ) -> Result<(), TestCaseError> {
     let rng = Rng::new(seed);
     let (loss_ref, grad_ref) = model::batch_loss_and_grads(net, indices, labels, &rng);
-    let (loss_fast, grad_fast) = fast::batch_loss_and_grads(net, indices, labels, &rng);
+    let (loss_fast, grad_fast) = (fast_path.batch)(net, indices, labels, &rng);
     prop_assert!(
         (loss_ref - loss_fast).abs() <= 1e-5 * loss_ref.abs().max(1e-3),
         "loss {loss_ref} vs {loss_fast}"
@@ -74,12 +85,17 @@ fn compare(
         );
     }
     let s_ref = model::scores(net, indices);
-    let s_fast = fast::scores(net, indices);
+    let s_fast = (fast_path.scores)(net, indices);
     prop_assert_eq!(s_ref.len(), s_fast.len());
     let w = worst(&s_fast, &s_ref);
     prop_assert!(w < tolerance, "scores: worst relative difference {w:.2e}");
     Ok(())
 }
+
+const LSTM: FastPath<EndgameLstm> = FastPath {
+    batch: fast::batch_loss_and_grads,
+    scores: fast::scores,
+};
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
@@ -95,7 +111,7 @@ proptest! {
         let net = EndgameLstm::new(config, vocab, &mut rng);
         let indices = random_batch(n, vocab, &mut rng);
         let labels: Vec<f32> = (0..n).map(|_| rng.below(2) as f32).collect();
-        compare(&net, &indices, &labels, seed, TOLERANCE_TINY)?;
+        compare(&LSTM, &net, &indices, &labels, seed, TOLERANCE_TINY)?;
     }
 }
 
@@ -105,7 +121,7 @@ fn fast_path_matches_reference_at_full_size() {
     let net = EndgameLstm::new(EndgameConfig::default(), 40, &mut rng);
     let indices = random_batch(128, 40, &mut rng);
     let labels: Vec<f32> = (0..128).map(|i| (i % 2) as f32).collect();
-    compare(&net, &indices, &labels, 9, TOLERANCE).unwrap();
+    compare(&LSTM, &net, &indices, &labels, 9, TOLERANCE).unwrap();
 }
 
 mod snowman {
@@ -113,34 +129,10 @@ mod snowman {
     use dga_lite::backend::cpu::snowman_cnn as fast_cnn;
     use dga_lite::model::{SnowmanCnn, SnowmanConfig};
 
-    fn compare_cnn(
-        net: &SnowmanCnn,
-        indices: &[u8],
-        labels: &[f32],
-        seed: u64,
-        tolerance: f64,
-    ) -> Result<(), TestCaseError> {
-        let rng = Rng::new(seed);
-        let (loss_ref, grad_ref) = model::batch_loss_and_grads(net, indices, labels, &rng);
-        let (loss_fast, grad_fast) = fast_cnn::batch_loss_and_grads(net, indices, labels, &rng);
-        prop_assert!(
-            (loss_ref - loss_fast).abs() <= 1e-5 * loss_ref.abs().max(1e-3),
-            "loss {loss_ref} vs {loss_fast}"
-        );
-        for ((name, r), (_, f)) in grad_ref.tensors().into_iter().zip(grad_fast.tensors()) {
-            let w = worst(f, r);
-            prop_assert!(
-                w < tolerance,
-                "grad {name}: worst relative difference {w:.2e}"
-            );
-        }
-        let w = worst(
-            &fast_cnn::scores(net, indices),
-            &model::scores(net, indices),
-        );
-        prop_assert!(w < tolerance, "scores: worst relative difference {w:.2e}");
-        Ok(())
-    }
+    const CNN: FastPath<SnowmanCnn> = FastPath {
+        batch: fast_cnn::batch_loss_and_grads,
+        scores: fast_cnn::scores,
+    };
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
@@ -158,7 +150,7 @@ mod snowman {
             net.embedding.weight.mapv_inplace(|v| v * 20.0);
             let indices = random_batch(n, vocab, &mut rng);
             let labels: Vec<f32> = (0..n).map(|_| rng.below(2) as f32).collect();
-            compare_cnn(&net, &indices, &labels, seed, TOLERANCE_TINY)?;
+            compare(&CNN, &net, &indices, &labels, seed, TOLERANCE_TINY)?;
         }
     }
 
@@ -168,6 +160,6 @@ mod snowman {
         let net = SnowmanCnn::new(SnowmanConfig::default(), 40, &mut rng);
         let indices = random_batch(128, 40, &mut rng);
         let labels: Vec<f32> = (0..128).map(|i| (i % 2) as f32).collect();
-        compare_cnn(&net, &indices, &labels, 3, TOLERANCE).unwrap();
+        compare(&CNN, &net, &indices, &labels, 3, TOLERANCE).unwrap();
     }
 }
