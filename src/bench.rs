@@ -124,6 +124,7 @@ pub fn measure_ours(model: BenchModel, names: &[String], options: &BenchOptions)
     let indices = vocab.encode_batch(names);
     let n = names.len();
     let labels: Vec<f32> = (0..n).map(|i| (i % 2) as f32).collect();
+    let weights = vec![1.0f32; n];
     let rows = |start: usize, count: usize| &indices[start * MAXLEN..(start + count) * MAXLEN];
     let mut optimizer = Optimizer::new(OptimizerConfig::rmsprop());
     let dropout = Rng::new(2);
@@ -136,6 +137,7 @@ pub fn measure_ours(model: BenchModel, names: &[String], options: &BenchOptions)
                     &net,
                     rows(start, count),
                     &labels[start..start + count],
+                    &weights[start..start + count],
                     &dropout.fork(k),
                 );
                 let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
@@ -160,6 +162,7 @@ pub fn measure_ours(model: BenchModel, names: &[String], options: &BenchOptions)
                     &net,
                     rows(start, count),
                     &labels[start..start + count],
+                    &weights[start..start + count],
                     &dropout.fork(k),
                 );
                 let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();

@@ -8,12 +8,15 @@ pub mod atomic_file;
 pub mod backend;
 pub mod bench;
 pub mod checkpoint;
+pub mod class_metrics;
 pub mod data;
 pub mod encode;
+pub mod evaluate;
 pub mod metrics;
 pub mod model;
 pub mod nn;
 pub mod predict;
+pub mod report;
 pub mod rng;
 pub mod scope;
 #[cfg(feature = "server")]

@@ -7,7 +7,7 @@ use dga_lite::nn::{OptimizerConfig, RecurrentActivation};
 use dga_lite::predict::{self, PredictOptions, PredictSummary, Query};
 use dga_lite::scope::{AllowList, Scope};
 use dga_lite::train::{self, Architecture, TrainOptions};
-use dga_lite::{bench, metrics};
+use dga_lite::{bench, evaluate, metrics};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -104,9 +104,18 @@ impl FormatArg {
 enum ModelType {
     /// Woodbridge et al. 2016: Embedding(128) -> LSTM(128) -> Dropout(0.5) -> Dense(1).
     EndgameLstm,
+    /// The paper's multiclass form: the same trunk -> Dense(K) -> softmax over benign and the
+    /// DGA families found in the --dga inputs (their family column or feed description).
+    EndgameLstmMulticlass,
     /// Hines' Snowman: Embedding(15) -> Conv1D widths 2, 4, 6 x 15 filters -> ReLU ->
     /// global max pool -> concat(45) -> Dropout(0.2) -> Dense(1).
     SnowmanCnn,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ClassWeightArg {
+    None,
+    Balanced,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -156,9 +165,19 @@ struct TrainArgs {
     /// Seed of every random choice: same seed + same data = the same model, bit for bit.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Keep at most N names per class (a seeded random sample; the classes are very imbalanced).
+    /// Keep at most N names per class (a seeded random sample; the classes are very
+    /// imbalanced). For a multiclass model every DGA family is a class, so this caps each
+    /// family: capped per-class sampling, one way to balance the data.
     #[arg(long, value_name = "N")]
     max_per_class: Option<usize>,
+    /// Multiclass: DGA families with fewer than N training names (and names without a
+    /// family) merge into one class, other_dga.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    min_family_size: usize,
+    /// `none` (default) or `balanced`: weight each name's loss by n / (classes x n_class),
+    /// so every class (benign, DGA, or each family) counts alike in training.
+    #[arg(long, value_enum, default_value = "none")]
+    class_weight: ClassWeightArg,
     /// Fraction of each class held out for the final test report.
     #[arg(long, default_value_t = 0.2)]
     test_split: f64,
@@ -231,6 +250,15 @@ struct EvalArgs {
     /// Print the metrics as one JSON object (a stable interface).
     #[arg(long)]
     json: bool,
+    /// Write every wrongly called name as CSV (name, family, true and predicted class,
+    /// score, probability), to see what a model misses. With several --model, one file per
+    /// model: FILE, then FILE.2, FILE.3, ...
+    #[arg(long, value_name = "FILE")]
+    misclassified: Option<PathBuf>,
+    /// Write a self-contained HTML report (ROC on a log FPR axis, score histograms,
+    /// per-family detection, confusion matrices; every --model side by side).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
     #[command(flatten)]
@@ -403,6 +431,13 @@ fn run_train(args: TrainArgs) -> Result<(), String> {
                 recurrent_activation,
                 ..EndgameConfig::default()
             }),
+            ModelType::EndgameLstmMulticlass => {
+                Architecture::EndgameLstmMulticlass(EndgameConfig {
+                    dropout: args.dropout.unwrap_or(0.5),
+                    recurrent_activation,
+                    ..EndgameConfig::default()
+                })
+            }
             ModelType::SnowmanCnn => Architecture::SnowmanCnn(SnowmanConfig {
                 dropout: args.dropout.unwrap_or(0.2),
                 ..SnowmanConfig::default()
@@ -413,6 +448,11 @@ fn run_train(args: TrainArgs) -> Result<(), String> {
         batch_size: args.batch_size,
         seed: args.seed,
         max_per_class: args.max_per_class,
+        min_family_size: args.min_family_size,
+        class_weight: match args.class_weight {
+            ClassWeightArg::None => train::ClassWeight::None,
+            ClassWeightArg::Balanced => train::ClassWeight::Balanced,
+        },
         test_split: args.test_split,
         val_split: args.val_split,
         patience: args.patience,
@@ -471,6 +511,13 @@ fn run_model_info(model: Option<PathBuf>, json: bool) -> Result<(), String> {
         loaded.vocab.chars()
     );
     println!("threshold     {}", loaded.threshold);
+    if loaded.is_multiclass() {
+        println!(
+            "classes       {} ({})",
+            loaded.classes().len(),
+            loaded.classes().join(", ")
+        );
+    }
     println!("trained with  {}", t.command.join(" "));
     println!(
         "seed          {}; {} epochs run, best epoch {}",
@@ -511,25 +558,53 @@ fn run_eval(args: EvalArgs) -> Result<(), String> {
             samples.extend(read);
         }
     }
-    let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
-    let positive: Vec<bool> = samples.iter().map(|s| s.class == Class::Dga).collect();
-    let families: Vec<Option<&str>> = samples.iter().map(|s| s.family.as_deref()).collect();
     let paths: Vec<Option<&std::path::Path>> = if args.model.is_empty() {
         vec![None]
     } else {
         args.model.iter().map(|p| Some(p.as_path())).collect()
     };
-    let mut reports = Vec::new();
-    for path in &paths {
+    let mut evaluations = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
         let model = load_model(*path)?;
-        let scores = model.score_names(&names);
-        let threshold = threshold.unwrap_or(model.threshold);
         let label = path.map_or(embedded::NAME.to_string(), |p| p.display().to_string());
-        reports.push((
-            label,
-            metrics::evaluate(&scores, &positive, &families, threshold),
-        ));
+        let evaluation = evaluate::evaluate(&model, label, &samples, threshold);
+        if evaluation.unclassifiable() > 0 {
+            eprintln!(
+                "{}: {} DGA names belong to families this model has no class for; they count in the binary metrics only",
+                evaluation.label,
+                evaluation.unclassifiable()
+            );
+        }
+        if let Some(file) = &args.misclassified {
+            let file = if i == 0 {
+                file.clone()
+            } else {
+                PathBuf::from(format!("{}.{}", file.display(), i + 1))
+            };
+            let out = std::fs::File::create(&file)
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            let written = evaluation
+                .write_misclassified(&samples, std::io::BufWriter::new(out))
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            eprintln!(
+                "{}: {written} misclassified names written to {}",
+                evaluation.label,
+                file.display()
+            );
+        }
+        evaluations.push(evaluation);
     }
+    if let Some(file) = &args.report {
+        let title = format!("dga-lite evaluation of {} names", samples.len());
+        let html = dga_lite::report::render(&title, &samples, &evaluations);
+        dga_lite::atomic_file::write_atomically(file, html.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        eprintln!("report written to {}", file.display());
+    }
+    let reports: Vec<(String, metrics::Report)> = evaluations
+        .into_iter()
+        .map(|e| (e.label, e.report))
+        .collect();
     if args.json {
         let text = if reports.len() == 1 {
             serde_json::to_string_pretty(&reports[0].1)
@@ -549,8 +624,16 @@ fn run_eval(args: EvalArgs) -> Result<(), String> {
         }
         println!("side by side:");
         println!(
-            "{:<40} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9}",
-            "model", "AUC", "TPR@1e-2", "TPR@1e-3", "TPR@1e-4", "accuracy", "F1"
+            "{:<40} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}",
+            "model",
+            "AUC",
+            "TPR@1e-2",
+            "TPR@1e-3",
+            "TPR@1e-4",
+            "accuracy",
+            "F1",
+            "microF1",
+            "macroF1"
         );
         for (label, r) in &reports {
             let tpr = |k: &str| {
@@ -569,8 +652,11 @@ fn run_eval(args: EvalArgs) -> Result<(), String> {
                 .into_iter()
                 .rev()
                 .collect();
+            let (micro, macro_) = r.multiclass.as_ref().map_or(("-".into(), "-".into()), |m| {
+                (format!("{:.4}", m.micro_f1), format!("{:.4}", m.macro_f1))
+            });
             println!(
-                "{shown:<40} {auc:>8} {:>10} {:>10} {:>10} {:>9.4} {:>9.4}",
+                "{shown:<40} {auc:>8} {:>10} {:>10} {:>10} {:>9.4} {:>9.4} {micro:>9} {macro_:>9}",
                 tpr("0.01"),
                 tpr("0.001"),
                 tpr("0.0001"),

@@ -84,6 +84,34 @@ pub fn tpr_at_fpr(scores: &[f32], positive: &[bool], max_fpr: f64) -> Option<Ope
     Some(best)
 }
 
+/// The ROC curve: `(fpr, tpr)` after each distinct score, from the highest score down (ties
+/// never split), starting at (0, 0). Empty when either class is absent.
+pub fn roc_curve(scores: &[f32], positive: &[bool]) -> Vec<(f64, f64)> {
+    let n_pos = positive.iter().filter(|&&p| p).count();
+    let n_neg = positive.len() - n_pos;
+    if n_pos == 0 || n_neg == 0 {
+        return Vec::new();
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let mut curve = vec![(0.0, 0.0)];
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut i = 0;
+    while i < order.len() {
+        let score = scores[order[i]];
+        while i < order.len() && scores[order[i]] == score {
+            if positive[order[i]] {
+                tp += 1
+            } else {
+                fp += 1
+            }
+            i += 1;
+        }
+        curve.push((fp as f64 / n_neg as f64, tp as f64 / n_pos as f64));
+    }
+    curve
+}
+
 fn next_up(x: f32) -> f32 {
     if x.is_nan() || x == f32::INFINITY {
         return x;
@@ -135,6 +163,9 @@ pub struct Report {
     pub confusion: Confusion,
     /// Detection rate of each DGA family (at `threshold`), when families are known.
     pub per_family: BTreeMap<String, FamilyRate>,
+    /// Multiclass models only: which class each name was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multiclass: Option<crate::class_metrics::ClassReport>,
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -203,6 +234,7 @@ pub fn evaluate(
         threshold_at_fpr: thr_map,
         confusion,
         per_family,
+        multiclass: None,
     }
 }
 
@@ -242,6 +274,9 @@ impl std::fmt::Display for Report {
                 )?;
             }
         }
+        if let Some(m) = &self.multiclass {
+            write!(f, "{m}")?;
+        }
         Ok(())
     }
 }
@@ -268,6 +303,24 @@ mod tests {
         assert_eq!((p.threshold, p.tpr, p.fpr), (0.9, 1.0 / 3.0, 0.0));
         let p = tpr_at_fpr(&scores, &positive, 0.5).unwrap();
         assert_eq!((p.threshold, p.tpr, p.fpr), (0.3, 1.0, 0.5));
+    }
+
+    #[test]
+    fn roc_curve_walks_distinct_scores() {
+        let scores = [0.9, 0.8, 0.8, 0.3, 0.2];
+        let positive = [true, true, false, true, false];
+        let c = roc_curve(&scores, &positive);
+        assert_eq!(
+            c,
+            vec![
+                (0.0, 0.0),
+                (0.0, 1.0 / 3.0),
+                (0.5, 2.0 / 3.0),
+                (0.5, 1.0),
+                (1.0, 1.0)
+            ]
+        );
+        assert!(roc_curve(&[0.1], &[true]).is_empty());
     }
 
     #[test]

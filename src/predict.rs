@@ -95,7 +95,9 @@ pub fn write_block(
         .filter(|name| !allowed(name))
         .map(|name| options.scope.apply(name))
         .collect();
-    let mut scores = model.score_names(&to_score).into_iter();
+    let outputs = model.net().outputs();
+    let probabilities = model.probabilities(&to_score);
+    let mut rows = probabilities.chunks_exact(outputs);
     for query in queries {
         match &query.name {
             Ok(name) if allowed(name) => {
@@ -114,7 +116,9 @@ pub fn write_block(
                 }
             }
             Ok(name) => {
-                let score = scores.next().expect("one score per scored name");
+                let row = rows.next().expect("one row per scored name");
+                let score = crate::model::head::dga_scores(row, outputs)[0];
+                let family = model.top_family(row);
                 let dga = score >= options.threshold;
                 summary.scored += 1;
                 summary.flagged += u64::from(dga);
@@ -127,12 +131,20 @@ pub fn write_block(
                     if scored != name {
                         obj["scored"] = scored.into();
                     }
+                    if let Some((family, p)) = family {
+                        obj["family"] = family.into();
+                        obj["family_probability"] = p.into();
+                    }
                     writeln!(out, "{}", with_context(obj, query))?;
                 } else {
                     let label = if dga { "dga" } else { "benign" };
+                    // Multiclass models add the most probable family and its probability.
+                    let family = family.map_or(String::new(), |(f, p)| format!("\t{f}\t{p:.6}"));
                     match &query.input {
-                        Some((text, _)) => writeln!(out, "{name}\t{score:.6}\t{label}\t{text}")?,
-                        None => writeln!(out, "{name}\t{score:.6}\t{label}")?,
+                        Some((text, _)) => {
+                            writeln!(out, "{name}\t{score:.6}\t{label}{family}\t{text}")?
+                        }
+                        None => writeln!(out, "{name}\t{score:.6}\t{label}{family}")?,
                     }
                 }
             }

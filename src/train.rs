@@ -99,7 +99,26 @@ impl Parent {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Architecture {
     EndgameLstm(EndgameConfig),
+    /// The Endgame LSTM with a softmax over benign and the DGA families (`outputs` is set
+    /// from the families found in the training data).
+    EndgameLstmMulticlass(EndgameConfig),
     SnowmanCnn(SnowmanConfig),
+}
+
+/// The class a DGA family merges into when it has too few training names (or none).
+pub const OTHER_DGA: &str = "other_dga";
+/// Class 0 of every multiclass model.
+pub const BENIGN: &str = "benign";
+
+/// How each training example's loss is weighted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClassWeight {
+    /// Every example counts once.
+    #[default]
+    None,
+    /// Each class counts as much as any other: weight `n / (classes * n_class)` (the
+    /// convention of scikit-learn's and Keras users' `balanced`).
+    Balanced,
 }
 
 /// Which implementation runs the math. Both compute the same function (tests/fast_cpu.rs).
@@ -122,8 +141,12 @@ pub struct TrainOptions {
     pub epochs: usize,
     pub batch_size: usize,
     pub seed: u64,
-    /// Keep at most this many names of each class (a seeded random sample).
+    /// Keep at most this many names of each class (a seeded random sample). For a multiclass
+    /// model each DGA family counts as a class.
     pub max_per_class: Option<usize>,
+    /// Multiclass: DGA families with fewer training names than this merge into `other_dga`.
+    pub min_family_size: usize,
+    pub class_weight: ClassWeight,
     pub test_split: f64,
     pub val_split: f64,
     /// Stop after this many epochs without a better validation AUC (needs `val_split > 0`).
@@ -159,6 +182,8 @@ impl Default for TrainOptions {
             batch_size: 128,
             seed: 0,
             max_per_class: None,
+            min_family_size: 100,
+            class_weight: ClassWeight::None,
             test_split: 0.2,
             val_split: 0.0,
             patience: None,
@@ -189,6 +214,9 @@ pub struct EpochStats {
     pub epoch: usize,
     pub loss: f64,
     pub val_auc: Option<f64>,
+    /// Multiclass models: the share of validation names given their true class (micro F1).
+    #[serde(default)]
+    pub val_accuracy: Option<f64>,
     pub seconds: f64,
     pub names_per_second: f64,
 }
@@ -200,22 +228,23 @@ pub struct TrainOutcome {
     pub test_report: Option<Report>,
 }
 
-/// The encoded names and labels of one split.
+/// The encoded names, labels and loss weights of one split.
 pub struct Split {
     pub indices: Vec<u8>,
+    /// Binary: 0 benign, 1 DGA. Multiclass: the class index (0 benign).
     pub labels: Vec<f32>,
+    pub weights: Vec<f32>,
     pub families: Vec<Option<std::sync::Arc<str>>>,
 }
 
 impl Split {
-    fn new(samples: &[Sample], vocab: &Vocab) -> Split {
+    fn new(samples: &[Sample], vocab: &Vocab, classes: &Classes) -> Split {
         let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
+        let labels: Vec<usize> = samples.iter().map(|s| classes.of(s)).collect();
         Split {
             indices: vocab.encode_batch(&names),
-            labels: samples
-                .iter()
-                .map(|s| if s.class == Class::Dga { 1.0 } else { 0.0 })
-                .collect(),
+            labels: labels.iter().map(|&c| c as f32).collect(),
+            weights: labels.iter().map(|&c| classes.weights[c]).collect(),
             families: samples.iter().map(|s| s.family.clone()).collect(),
         }
     }
@@ -228,13 +257,112 @@ impl Split {
         self.labels.is_empty()
     }
 
-    /// Metrics of `net` on this split at `threshold`.
-    fn evaluate<N: Trainable>(&self, net: &N, threshold: f32) -> Report {
-        let s = net.score(&self.indices);
+    /// Metrics of `net` on this split at `threshold` (with the per-class report for a
+    /// multiclass model).
+    fn evaluate<N: Trainable>(&self, net: &N, threshold: f32, classes: &Classes) -> Report {
+        let outputs = net.outputs();
+        let p = net.probabilities(&self.indices);
+        let s = crate::model::head::dga_scores(&p, outputs);
         let positive: Vec<bool> = self.labels.iter().map(|&l| l > 0.5).collect();
         let families: Vec<Option<&str>> = self.families.iter().map(|f| f.as_deref()).collect();
-        metrics::evaluate(&s, &positive, &families, threshold)
+        let mut report = metrics::evaluate(&s, &positive, &families, threshold);
+        if outputs > 1 {
+            let truth: Vec<usize> = self.labels.iter().map(|&l| l as usize).collect();
+            report.multiclass = Some(crate::class_metrics::evaluate(&p, &truth, &classes.names));
+        }
+        report
     }
+}
+
+/// The classes a model is trained on: binary (benign, DGA), or benign and the DGA families.
+pub struct Classes {
+    /// Multiclass: class names, benign first. Empty for a binary model.
+    pub names: Vec<String>,
+    /// Loss weight of each class (1 unless `--class-weight balanced`).
+    pub weights: Vec<f32>,
+}
+
+impl Classes {
+    fn binary() -> Classes {
+        Classes {
+            names: Vec::new(),
+            weights: vec![1.0, 1.0],
+        }
+    }
+
+    /// Benign, then every family with at least `min_size` names among `train` (by name),
+    /// then `other_dga` if any family merges into it.
+    fn from_families(train: &[Sample], min_size: usize) -> Classes {
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for s in train.iter().filter(|s| s.class == Class::Dga) {
+            *counts.entry(family_name(s)).or_default() += 1;
+        }
+        let mut names = vec![BENIGN.to_string()];
+        names.extend(
+            counts
+                .iter()
+                .filter(|&(f, &n)| n >= min_size && *f != OTHER_DGA)
+                .map(|(f, _)| f.to_string()),
+        );
+        if counts.iter().any(|(f, &n)| n < min_size || *f == OTHER_DGA) {
+            names.push(OTHER_DGA.to_string());
+        }
+        let k = names.len();
+        Classes {
+            names,
+            weights: vec![1.0; k],
+        }
+    }
+
+    /// A parent's classes (fine-tuning keeps them).
+    fn from_names(names: Vec<String>) -> Classes {
+        let k = names.len().max(2);
+        Classes {
+            names,
+            weights: vec![1.0; k],
+        }
+    }
+
+    fn is_multiclass(&self) -> bool {
+        !self.names.is_empty()
+    }
+
+    /// The class index of a sample.
+    fn of(&self, s: &Sample) -> usize {
+        if !self.is_multiclass() {
+            return usize::from(s.class == Class::Dga);
+        }
+        if s.class == Class::Benign {
+            return 0;
+        }
+        let family = family_name(s);
+        self.names[1..]
+            .iter()
+            .position(|n| n == family)
+            .or_else(|| self.names[1..].iter().position(|n| n == OTHER_DGA))
+            .map_or(self.names.len() - 1, |i| i + 1)
+    }
+
+    /// `balanced` weights from the training split's class counts.
+    fn balance(&mut self, train: &[Sample]) {
+        let mut counts = vec![0usize; self.weights.len()];
+        for s in train {
+            counts[self.of(s)] += 1;
+        }
+        let present = counts.iter().filter(|&&n| n > 0).count().max(1);
+        for (w, &n) in self.weights.iter_mut().zip(&counts) {
+            *w = if n == 0 {
+                1.0
+            } else {
+                (train.len() as f64 / (present as f64 * n as f64)) as f32
+            };
+        }
+    }
+}
+
+/// A DGA sample's family as a class name (`other_dga` when the feed gave none).
+fn family_name(s: &Sample) -> &str {
+    s.family.as_deref().unwrap_or(OTHER_DGA)
 }
 
 /// Hashes what passes through a reader, so inputs are hashed in the same pass that reads them.
@@ -336,7 +464,7 @@ fn check(options: &TrainOptions) -> Result<(), TrainError> {
         return bad("--target-fpr must be in (0, 1), for example 0.001");
     }
     let dropout = match &options.architecture {
-        Architecture::EndgameLstm(c) => c.dropout,
+        Architecture::EndgameLstm(c) | Architecture::EndgameLstmMulticlass(c) => c.dropout,
         Architecture::SnowmanCnn(c) => c.dropout,
     };
     if !(0.0..1.0).contains(&dropout) {
@@ -418,40 +546,85 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         }
     }
 
-    // 2. Stratified split.
+    // 2. Stratified split: by class (binary), or by benign and each DGA family (multiclass).
+    let parent_classes = parent.as_ref().map(|p| p.model.classes().to_vec());
+    let multiclass = match &parent_classes {
+        Some(names) => !names.is_empty(),
+        None => matches!(options.architecture, Architecture::EndgameLstmMulticlass(_)),
+    };
     let mut sample_rng = root.fork(STREAM_SAMPLE);
     let [benign, dga] = by_class;
-    let [b_train, b_val, b_test] = split_class(
-        benign,
-        &mut sample_rng,
-        options.max_per_class,
-        options.test_split,
-        options.val_split,
-    );
-    let [d_train, d_val, d_test] = split_class(
-        dga,
-        &mut sample_rng,
-        options.max_per_class,
-        options.test_split,
-        options.val_split,
-    );
+    let mut groups = vec![benign];
+    if multiclass {
+        let mut families: std::collections::BTreeMap<String, Vec<Sample>> = Default::default();
+        for s in dga {
+            families
+                .entry(family_name(&s).to_string())
+                .or_default()
+                .push(s);
+        }
+        groups.extend(families.into_values());
+    } else {
+        groups.push(dga);
+    }
+    let (mut train_samples, mut val_samples, mut test_samples) = (vec![], vec![], vec![]);
+    let mut sizes = [[0usize; 2]; 3];
+    for group in groups {
+        let class = group[0].class as usize;
+        let parts = split_class(
+            group,
+            &mut sample_rng,
+            options.max_per_class,
+            options.test_split,
+            options.val_split,
+        );
+        for ((part, size), dest) in parts.into_iter().zip(sizes.iter_mut()).zip([
+            &mut train_samples,
+            &mut val_samples,
+            &mut test_samples,
+        ]) {
+            size[class] += part.len();
+            dest.extend(part);
+        }
+    }
+    let [train_n, val_n, test_n] = sizes;
     let split_sizes = serde_json::json!({
-        "train": {"benign": b_train.len(), "dga": d_train.len()},
-        "val": {"benign": b_val.len(), "dga": d_val.len()},
-        "test": {"benign": b_test.len(), "dga": d_test.len()},
+        "train": {"benign": train_n[0], "dga": train_n[1]},
+        "val": {"benign": val_n[0], "dga": val_n[1]},
+        "test": {"benign": test_n[0], "dga": test_n[1]},
     });
     eprintln!(
         "split (benign/DGA): train {}/{}, validation {}/{}, test {}/{}",
-        b_train.len(),
-        d_train.len(),
-        b_val.len(),
-        d_val.len(),
-        b_test.len(),
-        d_test.len()
+        train_n[0], train_n[1], val_n[0], val_n[1], test_n[0], test_n[1]
     );
-    let train_samples: Vec<Sample> = b_train.into_iter().chain(d_train).collect();
-    let val_samples: Vec<Sample> = b_val.into_iter().chain(d_val).collect();
-    let test_samples: Vec<Sample> = b_test.into_iter().chain(d_test).collect();
+
+    // Classes (and their loss weights) from the training split.
+    let mut classes = match parent_classes {
+        Some(names) if multiclass => {
+            let merged = !names.iter().any(|n| n == OTHER_DGA);
+            if let Some(s) = train_samples.iter().find(|s| {
+                s.class == Class::Dga && merged && !names[1..].iter().any(|n| n == family_name(s))
+            }) {
+                return Err(TrainError::Invalid(format!(
+                    "family {:?} is not one of the --init model's classes, which have no {OTHER_DGA} to merge it into",
+                    family_name(s)
+                )));
+            }
+            Classes::from_names(names)
+        }
+        _ if multiclass => Classes::from_families(&train_samples, options.min_family_size),
+        _ => Classes::binary(),
+    };
+    if multiclass {
+        eprintln!(
+            "{} classes: {}",
+            classes.names.len(),
+            classes.names.join(", ")
+        );
+    }
+    if options.class_weight == ClassWeight::Balanced {
+        classes.balance(&train_samples);
+    }
 
     // 3. Vocabulary from the training names only, then encode every split.
     // A fine-tuned model keeps its parent's vocabulary: new characters map to "unknown".
@@ -459,36 +632,41 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         Some(parent) => parent.model.vocab.clone(),
         None => Vocab::from_names(train_samples.iter().map(|s| s.name.as_str())),
     };
-    let train_split = Split::new(&train_samples, &vocab);
-    let val_split = Split::new(&val_samples, &vocab);
-    let test_split = Split::new(&test_samples, &vocab);
+    let train_split = Split::new(&train_samples, &vocab, &classes);
+    let val_split = Split::new(&val_samples, &vocab, &classes);
+    let test_split = Split::new(&test_samples, &vocab, &classes);
     drop((train_samples, val_samples, test_samples));
 
     // 4. Epochs, 5. threshold and held-out report.
     let fingerprint = run_fingerprint(options, &inputs, parent.as_ref().map(|p| p.sha256.as_str()));
     let init = &mut root.fork(STREAM_INIT);
-    let splits = (&train_split, &val_split, &test_split);
+    let run = Run {
+        options,
+        root: &root,
+        splits: (&train_split, &val_split, &test_split),
+        classes: &classes,
+        fingerprint: &fingerprint,
+    };
     let fitted = match (
         parent.as_ref().map(|p| p.model.net()),
         &options.architecture,
     ) {
         // Fine-tuning starts from the parent's architecture and weights.
-        (Some(Net::EndgameLstm(net)), _) => fit(net.clone(), options, &root, splits, &fingerprint)?,
-        (Some(Net::SnowmanCnn(net)), _) => fit(net.clone(), options, &root, splits, &fingerprint)?,
-        (None, Architecture::EndgameLstm(config)) => fit(
-            EndgameLstm::new(*config, vocab.size(), init),
-            options,
-            &root,
-            splits,
-            &fingerprint,
-        )?,
-        (None, Architecture::SnowmanCnn(config)) => fit(
-            SnowmanCnn::new(config.clone(), vocab.size(), init),
-            options,
-            &root,
-            splits,
-            &fingerprint,
-        )?,
+        (Some(Net::EndgameLstm(net)), _) => fit(net.clone(), &run)?,
+        (Some(Net::SnowmanCnn(net)), _) => fit(net.clone(), &run)?,
+        (None, Architecture::EndgameLstm(config)) => {
+            fit(EndgameLstm::new(*config, vocab.size(), init), &run)?
+        }
+        (None, Architecture::EndgameLstmMulticlass(config)) => {
+            let config = EndgameConfig {
+                outputs: classes.names.len(),
+                ..*config
+            };
+            fit(EndgameLstm::new(config, vocab.size(), init), &run)?
+        }
+        (None, Architecture::SnowmanCnn(config)) => {
+            fit(SnowmanCnn::new(config.clone(), vocab.size(), init), &run)?
+        }
     };
     let training = TrainingInfo {
         command: options.command.clone(),
@@ -502,7 +680,9 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         test_metrics: serde_json::to_value(&fitted.test_report).expect("report serialises"),
         lineage: parent.as_ref().map(Parent::lineage).unwrap_or_default(),
     };
-    let model = ModelFile::new(fitted.net, vocab, fitted.threshold, training);
+    let model = ModelFile::new(fitted.net, vocab, fitted.threshold, training)
+        .with_classes(classes.names)
+        .map_err(|e| TrainError::Invalid(e.to_string()))?;
     Ok(TrainOutcome {
         model,
         reports,
@@ -519,10 +699,12 @@ fn run_fingerprint(options: &TrainOptions, inputs: &[InputInfo], parent: Option<
         .map(|i| format!("{:?}:{}", i.class, i.sha256))
         .collect();
     format!(
-        "data={data:?} parent={parent:?} replay={} seed={} max_per_class={:?} test={} val={} batch={} model={:?} optimizer={:?} engine={:?}",
+        "data={data:?} parent={parent:?} replay={} seed={} max_per_class={:?} min_family_size={} class_weight={:?} test={} val={} batch={} model={:?} optimizer={:?} engine={:?}",
         options.replay,
         options.seed,
         options.max_per_class,
+        options.min_family_size,
+        options.class_weight,
         options.test_split,
         options.val_split,
         options.batch_size,
@@ -535,22 +717,35 @@ fn run_fingerprint(options: &TrainOptions, inputs: &[InputInfo], parent: Option<
 /// What the training loop needs from an architecture beyond `Network`.
 trait Trainable: Network {
     /// Loss and mean gradient of one batch (see `model::batch_loss_and_grads`).
-    fn batch(&self, engine: Engine, indices: &[u8], labels: &[f32], rng: &Rng) -> (f64, Self);
-    /// Scores of `[n, MAXLEN]` indices.
-    fn score(&self, indices: &[u8]) -> Vec<f32>;
+    fn batch(&self, engine: Engine, batch: &Batch, rng: &Rng) -> (f64, Self);
+    /// Output probabilities `[n, outputs]` of `[n, MAXLEN]` indices.
+    fn probabilities(&self, indices: &[u8]) -> Vec<f32>;
+    /// DGA scores of `[n, MAXLEN]` indices.
+    fn score(&self, indices: &[u8]) -> Vec<f32> {
+        crate::model::head::dga_scores(&self.probabilities(indices), self.outputs())
+    }
     fn into_net(self) -> Net;
 }
 
+/// One training batch, gathered from the training split.
+#[derive(Default)]
+struct Batch {
+    indices: Vec<u8>,
+    labels: Vec<f32>,
+    weights: Vec<f32>,
+}
+
 impl Trainable for EndgameLstm {
-    fn batch(&self, engine: Engine, indices: &[u8], labels: &[f32], rng: &Rng) -> (f64, Self) {
+    fn batch(&self, engine: Engine, b: &Batch, rng: &Rng) -> (f64, Self) {
+        let (i, l, w) = (&b.indices[..], &b.labels[..], &b.weights[..]);
         match engine {
-            Engine::Reference => batch_loss_and_grads(self, indices, labels, rng),
-            Engine::Fast => fast::batch_loss_and_grads(self, indices, labels, rng),
+            Engine::Reference => batch_loss_and_grads(self, i, l, w, rng),
+            Engine::Fast => fast::batch_loss_and_grads(self, i, l, w, rng),
         }
     }
 
-    fn score(&self, indices: &[u8]) -> Vec<f32> {
-        fast::scores(self, indices)
+    fn probabilities(&self, indices: &[u8]) -> Vec<f32> {
+        fast::probabilities(self, indices)
     }
 
     fn into_net(self) -> Net {
@@ -559,14 +754,15 @@ impl Trainable for EndgameLstm {
 }
 
 impl Trainable for SnowmanCnn {
-    fn batch(&self, engine: Engine, indices: &[u8], labels: &[f32], rng: &Rng) -> (f64, Self) {
+    fn batch(&self, engine: Engine, b: &Batch, rng: &Rng) -> (f64, Self) {
+        let (i, l, w) = (&b.indices[..], &b.labels[..], &b.weights[..]);
         match engine {
-            Engine::Reference => batch_loss_and_grads(self, indices, labels, rng),
-            Engine::Fast => fast_cnn::batch_loss_and_grads(self, indices, labels, rng),
+            Engine::Reference => batch_loss_and_grads(self, i, l, w, rng),
+            Engine::Fast => fast_cnn::batch_loss_and_grads(self, i, l, w, rng),
         }
     }
 
-    fn score(&self, indices: &[u8]) -> Vec<f32> {
+    fn probabilities(&self, indices: &[u8]) -> Vec<f32> {
         fast_cnn::scores(self, indices)
     }
 
@@ -584,15 +780,25 @@ struct Fitted {
     test_report: Option<Report>,
 }
 
-/// The epochs (with early stopping on validation AUC), the threshold for `--target-fpr`, and
-/// the held-out report, for any architecture.
-fn fit<N: Trainable>(
-    net: N,
-    options: &TrainOptions,
-    root: &Rng,
-    (train_split, val_split, test_split): (&Split, &Split, &Split),
-    fingerprint: &str,
-) -> Result<Fitted, TrainError> {
+/// Everything `fit` needs besides the starting network.
+struct Run<'a> {
+    options: &'a TrainOptions,
+    root: &'a Rng,
+    splits: (&'a Split, &'a Split, &'a Split),
+    classes: &'a Classes,
+    fingerprint: &'a str,
+}
+
+/// The epochs (with early stopping on validation AUC, or accuracy for a multiclass model),
+/// the threshold for `--target-fpr`, and the held-out report, for any architecture.
+fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
+    let Run {
+        options,
+        root,
+        splits: (train_split, val_split, test_split),
+        classes,
+        fingerprint,
+    } = *run;
     let dropout_root = root.fork(STREAM_DROPOUT);
     let mut state = match &options.resume {
         Some(path) => {
@@ -627,8 +833,7 @@ fn fit<N: Trainable>(
         },
     };
     let checkpoint_path = options.checkpoint.as_ref().or(options.resume.as_ref());
-    let mut batch_indices = Vec::with_capacity(options.batch_size * MAXLEN);
-    let mut batch_labels = Vec::with_capacity(options.batch_size);
+    let mut gathered = Batch::default();
     while !state.stopped && state.epoch < options.epochs {
         let epoch = state.epoch + 1;
         let started = Instant::now();
@@ -641,17 +846,17 @@ fn fit<N: Trainable>(
         );
         let (mut loss_sum, mut seen_names) = (0.0f64, 0usize);
         for batch in state.order.chunks(options.batch_size) {
-            batch_indices.clear();
-            batch_labels.clear();
+            gathered.indices.clear();
+            gathered.labels.clear();
+            gathered.weights.clear();
             for &i in batch {
-                batch_indices.extend_from_slice(&train_split.indices[i * MAXLEN..(i + 1) * MAXLEN]);
-                batch_labels.push(train_split.labels[i]);
+                let row = &train_split.indices[i * MAXLEN..(i + 1) * MAXLEN];
+                gathered.indices.extend_from_slice(row);
+                gathered.labels.push(train_split.labels[i]);
+                gathered.weights.push(train_split.weights[i]);
             }
             let step_rng = dropout_root.fork(state.step);
-            let (loss, grad) =
-                state
-                    .net
-                    .batch(options.engine, &batch_indices, &batch_labels, &step_rng);
+            let (loss, grad) = state.net.batch(options.engine, &gathered, &step_rng);
             let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
             state.optimizer.step(&mut state.net.tensors_mut(), &grads);
             state.step += 1;
@@ -662,35 +867,42 @@ fn fit<N: Trainable>(
         }
         bar.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
-        let val_auc = (!val_split.is_empty())
-            .then(|| val_split.evaluate(&state.net, 0.5).auc)
-            .flatten();
+        let val_report =
+            (!val_split.is_empty()).then(|| val_split.evaluate(&state.net, 0.5, classes));
+        let val_auc = val_report.as_ref().and_then(|r| r.auc);
+        let val_accuracy = val_report
+            .as_ref()
+            .and_then(|r| r.multiclass.as_ref())
+            .map(|m| m.micro_f1);
         let stats = EpochStats {
             epoch,
             loss: loss_sum / seen_names.max(1) as f64,
             val_auc,
+            val_accuracy,
             seconds,
             names_per_second: seen_names as f64 / seconds.max(1e-9),
         };
         eprintln!(
-            "epoch {epoch}/{}: loss {:.5}{}, {:.1} s, {:.0} names/s",
+            "epoch {epoch}/{}: loss {:.5}{}{}, {:.1} s, {:.0} names/s",
             options.epochs,
             stats.loss,
             val_auc.map_or(String::new(), |a| format!(", validation AUC {a:.5}")),
+            val_accuracy.map_or(String::new(), |a| format!(", accuracy {a:.5}")),
             stats.seconds,
             stats.names_per_second
         );
         state.history.push(stats);
         state.epoch = epoch;
-        if let Some(auc) = val_auc {
-            if state.best.as_ref().is_none_or(|(b, _, _)| auc > *b) {
-                state.best = Some((auc, epoch, state.net.clone()));
+        // A multiclass model is judged on naming the family, a binary one on ranking.
+        if let Some(score) = val_accuracy.or(val_auc) {
+            if state.best.as_ref().is_none_or(|(b, _, _)| score > *b) {
+                state.best = Some((score, epoch, state.net.clone()));
             } else if let (Some(patience), Some((_, best_epoch, _))) =
                 (options.patience, &state.best)
                 && epoch - best_epoch >= patience
             {
                 eprintln!(
-                    "early stop: no better validation AUC for {patience} epochs; keeping epoch {best_epoch}"
+                    "early stop: no better validation score for {patience} epochs; keeping epoch {best_epoch}"
                 );
                 state.stopped = true;
             }
@@ -739,7 +951,8 @@ fn fit<N: Trainable>(
         }
         None => 0.5,
     };
-    let test_report = (!test_split.is_empty()).then(|| test_split.evaluate(&net, threshold));
+    let test_report =
+        (!test_split.is_empty()).then(|| test_split.evaluate(&net, threshold, classes));
     Ok(Fitted {
         net: net.into_net(),
         history,

@@ -53,11 +53,12 @@ fn worst(ours: &[f32], reference: &[f32]) -> f64 {
 }
 
 /// Loss and gradients of one batch, as `model::batch_loss_and_grads` computes them.
-type BatchFn<N> = fn(&N, &[u8], &[f32], &Rng) -> (f64, N);
+type BatchFn<N> = fn(&N, &[u8], &[f32], &[f32], &Rng) -> (f64, N);
 
-/// A fast path's two entry points: batch loss and gradients, and scores.
+/// A fast path's entry points: batch loss and gradients, output probabilities, and scores.
 struct FastPath<N> {
     batch: BatchFn<N>,
+    probabilities: fn(&N, &[u8]) -> Vec<f32>,
     scores: fn(&N, &[u8]) -> Vec<f32>,
 }
 
@@ -67,12 +68,13 @@ fn compare<N: Network>(
     net: &N,
     indices: &[u8],
     labels: &[f32],
+    weights: &[f32],
     seed: u64,
     tolerance: f64,
 ) -> Result<(), TestCaseError> {
     let rng = Rng::new(seed);
-    let (loss_ref, grad_ref) = model::batch_loss_and_grads(net, indices, labels, &rng);
-    let (loss_fast, grad_fast) = (fast_path.batch)(net, indices, labels, &rng);
+    let (loss_ref, grad_ref) = model::batch_loss_and_grads(net, indices, labels, weights, &rng);
+    let (loss_fast, grad_fast) = (fast_path.batch)(net, indices, labels, weights, &rng);
     prop_assert!(
         (loss_ref - loss_fast).abs() <= 1e-5 * loss_ref.abs().max(1e-3),
         "loss {loss_ref} vs {loss_fast}"
@@ -84,6 +86,14 @@ fn compare<N: Network>(
             "grad {name}: worst relative difference {w:.2e}"
         );
     }
+    let p_ref = model::probabilities(net, indices);
+    let p_fast = (fast_path.probabilities)(net, indices);
+    prop_assert_eq!(p_ref.len(), p_fast.len());
+    let w = worst(&p_fast, &p_ref);
+    prop_assert!(
+        w < tolerance,
+        "probabilities: worst relative difference {w:.2e}"
+    );
     let s_ref = model::scores(net, indices);
     let s_fast = (fast_path.scores)(net, indices);
     prop_assert_eq!(s_ref.len(), s_fast.len());
@@ -94,8 +104,14 @@ fn compare<N: Network>(
 
 const LSTM: FastPath<EndgameLstm> = FastPath {
     batch: fast::batch_loss_and_grads,
+    probabilities: fast::probabilities,
     scores: fast::scores,
 };
+
+/// Loss weights as `--class-weight balanced` gives them: around 1, never negative.
+fn random_weights(n: usize, rng: &mut Rng) -> Vec<f32> {
+    (0..n).map(|_| rng.uniform(0.1, 3.0)).collect()
+}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
@@ -103,15 +119,17 @@ proptest! {
     #[test]
     fn fast_path_matches_reference(
         n in 0usize..80, vocab in 2usize..12, embedding_dim in 1usize..9, units in 1usize..9,
-        dropout in prop_oneof![Just(0.0f32), 0.0f32..0.7], hard in any::<bool>(), seed in any::<u64>()
+        dropout in prop_oneof![Just(0.0f32), 0.0f32..0.7], hard in any::<bool>(), seed in any::<u64>(),
+        outputs in prop_oneof![Just(1usize), 2usize..7], weighted in any::<bool>()
     ) {
         let mut rng = Rng::new(seed);
         let recurrent_activation = if hard { RecurrentActivation::HardSigmoid } else { RecurrentActivation::Sigmoid };
-        let config = EndgameConfig { embedding_dim, units, dropout, recurrent_activation };
+        let config = EndgameConfig { embedding_dim, units, dropout, recurrent_activation, outputs };
         let net = EndgameLstm::new(config, vocab, &mut rng);
         let indices = random_batch(n, vocab, &mut rng);
-        let labels: Vec<f32> = (0..n).map(|_| rng.below(2) as f32).collect();
-        compare(&LSTM, &net, &indices, &labels, seed, TOLERANCE_TINY)?;
+        let labels: Vec<f32> = (0..n).map(|_| rng.below(outputs.max(2)) as f32).collect();
+        let weights = if weighted { random_weights(n, &mut rng) } else { vec![1.0; n] };
+        compare(&LSTM, &net, &indices, &labels, &weights, seed, TOLERANCE_TINY)?;
     }
 }
 
@@ -121,7 +139,21 @@ fn fast_path_matches_reference_at_full_size() {
     let net = EndgameLstm::new(EndgameConfig::default(), 40, &mut rng);
     let indices = random_batch(128, 40, &mut rng);
     let labels: Vec<f32> = (0..128).map(|i| (i % 2) as f32).collect();
-    compare(&LSTM, &net, &indices, &labels, 9, TOLERANCE).unwrap();
+    compare(&LSTM, &net, &indices, &labels, &[1.0; 128], 9, TOLERANCE).unwrap();
+}
+
+#[test]
+fn fast_multiclass_matches_reference_at_full_size() {
+    let mut rng = Rng::new(43);
+    let config = EndgameConfig {
+        outputs: 40,
+        ..EndgameConfig::default()
+    };
+    let net = EndgameLstm::new(config, 40, &mut rng);
+    let indices = random_batch(128, 40, &mut rng);
+    let labels: Vec<f32> = (0..128).map(|i| (i % 40) as f32).collect();
+    let weights = random_weights(128, &mut rng);
+    compare(&LSTM, &net, &indices, &labels, &weights, 9, TOLERANCE).unwrap();
 }
 
 mod snowman {
@@ -131,6 +163,7 @@ mod snowman {
 
     const CNN: FastPath<SnowmanCnn> = FastPath {
         batch: fast_cnn::batch_loss_and_grads,
+        probabilities: fast_cnn::scores,
         scores: fast_cnn::scores,
     };
 
@@ -150,7 +183,8 @@ mod snowman {
             net.embedding.weight.mapv_inplace(|v| v * 20.0);
             let indices = random_batch(n, vocab, &mut rng);
             let labels: Vec<f32> = (0..n).map(|_| rng.below(2) as f32).collect();
-            compare(&CNN, &net, &indices, &labels, seed, TOLERANCE_TINY)?;
+            let weights = random_weights(n, &mut rng);
+            compare(&CNN, &net, &indices, &labels, &weights, seed, TOLERANCE_TINY)?;
         }
     }
 
@@ -160,6 +194,6 @@ mod snowman {
         let net = SnowmanCnn::new(SnowmanConfig::default(), 40, &mut rng);
         let indices = random_batch(128, 40, &mut rng);
         let labels: Vec<f32> = (0..128).map(|i| (i % 2) as f32).collect();
-        compare(&CNN, &net, &indices, &labels, 3, TOLERANCE).unwrap();
+        compare(&CNN, &net, &indices, &labels, &[1.0; 128], 3, TOLERANCE).unwrap();
     }
 }

@@ -1,6 +1,7 @@
 //! Our engine against a PyTorch reference run (tests/reference/golden_endgame.json, written by
 //! tests/reference/make_golden.py): logits, loss, every gradient, and the weights after three
-//! optimiser steps, for the sigmoid/RMSprop and hard_sigmoid/Adam cases.
+//! optimiser steps, for the sigmoid/RMSprop and hard_sigmoid/Adam cases, the multiclass form
+//! (softmax cross-entropy with weighted examples), and the Snowman CNN.
 
 use dga_lite::model::{EndgameConfig, EndgameLstm, Network, SnowmanCnn, SnowmanConfig};
 use dga_lite::nn::{Optimizer, OptimizerConfig, RecurrentActivation};
@@ -93,6 +94,10 @@ fn check_case<N: Network>(mut net: N, case: &Value) -> Vec<String> {
         .into_iter()
         .map(|v| v as f32)
         .collect();
+    let weights: Vec<f32> = match case.get("sample_weights") {
+        Some(w) => numbers(w).into_iter().map(|v| v as f32).collect(),
+        None => vec![1.0; labels.len()],
+    };
     let optimizer_config = match case["optimizer"].as_str().unwrap() {
         "rmsprop" => OptimizerConfig::rmsprop(),
         "adam" => OptimizerConfig::adam(),
@@ -110,6 +115,7 @@ fn check_case<N: Network>(mut net: N, case: &Value) -> Vec<String> {
         let loss = net.loss_and_grads(
             indices.view(),
             &labels,
+            &weights,
             batch as f32,
             &mut Rng::new(0),
             &mut grad,
@@ -176,6 +182,7 @@ fn endgame_lstm_matches_pytorch() {
             units: usize_of(&case["units"]),
             dropout: 0.0,
             recurrent_activation,
+            outputs: case.get("outputs").map_or(1, usize_of),
         };
         let mut net = EndgameLstm::new(config, usize_of(&case["vocab_size"]), &mut Rng::new(0));
         load_weights(&mut net, case);

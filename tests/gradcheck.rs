@@ -122,9 +122,25 @@ proptest! {
         let mut rng = Rng::new(seed);
         let logits: Vec<f32> = (0..n).map(|_| rng.uniform(-6.0, 6.0)).collect();
         let labels: Vec<f32> = (0..n).map(|_| (rng.below(2)) as f32).collect();
+        let weights: Vec<f32> = (0..n).map(|_| rng.uniform(0.1, 3.0)).collect();
         let mut d = vec![0.0; n];
-        loss::sigmoid_bce(&logits, &labels, n as f32, &mut d);
-        let f = |z: &Vec<f32>| { let mut scratch = vec![0.0; n]; loss::sigmoid_bce(z, &labels, n as f32, &mut scratch) / n as f64 };
+        loss::sigmoid_bce(&logits, &labels, &weights, n as f32, &mut d);
+        let f = |z: &Vec<f32>| { let mut scratch = vec![0.0; n]; loss::sigmoid_bce(z, &labels, &weights, n as f32, &mut scratch) / n as f64 };
+        check_tensor("logits", &logits, &|z| z.as_mut_slice(), &d, &f, false)?;
+    }
+
+    #[test]
+    fn softmax_cross_entropy_gradients(n in 1usize..6, classes in 2usize..7, seed in any::<u64>()) {
+        let mut rng = Rng::new(seed);
+        let logits: Vec<f32> = (0..n * classes).map(|_| rng.uniform(-6.0, 6.0)).collect();
+        let labels: Vec<f32> = (0..n).map(|_| rng.below(classes) as f32).collect();
+        let weights: Vec<f32> = (0..n).map(|_| rng.uniform(0.1, 3.0)).collect();
+        let mut d = vec![0.0; n * classes];
+        loss::softmax_cross_entropy(&logits, classes, &labels, &weights, n as f32, &mut d);
+        let f = |z: &Vec<f32>| {
+            let mut scratch = vec![0.0; n * classes];
+            loss::softmax_cross_entropy(z, classes, &labels, &weights, n as f32, &mut scratch) / n as f64
+        };
         check_tensor("logits", &logits, &|z| z.as_mut_slice(), &d, &f, false)?;
     }
 
@@ -154,22 +170,27 @@ proptest! {
     }
 
     #[test]
-    fn endgame_model_gradients(batch in 1usize..4, vocab in 3usize..8, seed in any::<u64>(), hard in any::<bool>()) {
-        // The whole chain: embedding -> LSTM -> dropout -> dense -> sigmoid BCE, at small sizes
-        // and over full 75-step sequences.
+    fn endgame_model_gradients(
+        batch in 1usize..4, vocab in 3usize..8, seed in any::<u64>(), hard in any::<bool>(),
+        outputs in prop_oneof![Just(1usize), 2usize..5]
+    ) {
+        // The whole chain: embedding -> LSTM -> dropout -> dense -> sigmoid BCE (one output)
+        // or softmax cross-entropy (the multiclass form), at small sizes and over full
+        // 75-step sequences, with weighted examples.
         let mut rng = Rng::new(seed);
         let activation = if hard { RecurrentActivation::HardSigmoid } else { RecurrentActivation::Sigmoid };
-        let config = EndgameConfig { embedding_dim: 3, units: 4, dropout: 0.25, recurrent_activation: activation };
+        let config = EndgameConfig { embedding_dim: 3, units: 4, dropout: 0.25, recurrent_activation: activation, outputs };
         let net = EndgameLstm::new(config, vocab, &mut rng);
         let steps = dga_lite::encode::MAXLEN;
         let indices = Array2::from_shape_simple_fn((batch, steps), || rng.below(vocab) as u8);
-        let labels: Vec<f32> = (0..batch).map(|i| (i % 2) as f32).collect();
+        let labels: Vec<f32> = (0..batch).map(|i| (i % outputs.max(2)) as f32).collect();
+        let weights: Vec<f32> = (0..batch).map(|_| rng.uniform(0.5, 2.0)).collect();
         let dropout_seed = Rng::new(seed ^ 1);
         let mut grad = net.zeros_like();
-        net.loss_and_grads(indices.view(), &labels, batch as f32, &mut dropout_seed.clone(), &mut grad);
+        net.loss_and_grads(indices.view(), &labels, &weights, batch as f32, &mut dropout_seed.clone(), &mut grad);
         let loss = |n: &EndgameLstm| {
             let mut g = n.zeros_like();
-            n.loss_and_grads(indices.view(), &labels, batch as f32, &mut dropout_seed.clone(), &mut g) / batch as f64
+            n.loss_and_grads(indices.view(), &labels, &weights, batch as f32, &mut dropout_seed.clone(), &mut g) / batch as f64
         };
         let names: Vec<&str> = net.tensors().iter().map(|(name, _)| *name).collect();
         let analytic: Vec<Vec<f32>> = grad.tensors().iter().map(|(_, t)| t.to_vec()).collect();
@@ -238,12 +259,13 @@ proptest! {
             }
         }
         let labels: Vec<f32> = (0..batch).map(|i| (i % 2) as f32).collect();
+        let weights = vec![1.0f32; batch];
         let dropout_seed = Rng::new(seed ^ 1);
         let mut grad = net.zeros_like();
-        net.loss_and_grads(indices.view(), &labels, batch as f32, &mut dropout_seed.clone(), &mut grad);
+        net.loss_and_grads(indices.view(), &labels, &weights, batch as f32, &mut dropout_seed.clone(), &mut grad);
         let loss = |n: &SnowmanCnn| {
             let mut g = n.zeros_like();
-            n.loss_and_grads(indices.view(), &labels, batch as f32, &mut dropout_seed.clone(), &mut g) / batch as f64
+            n.loss_and_grads(indices.view(), &labels, &weights, batch as f32, &mut dropout_seed.clone(), &mut g) / batch as f64
         };
         let names: Vec<&str> = net.tensors().iter().map(|(name, _)| *name).collect();
         let analytic: Vec<Vec<f32>> = grad.tensors().iter().map(|(_, t)| t.to_vec()).collect();

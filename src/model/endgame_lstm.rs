@@ -1,10 +1,12 @@
 //! The Endgame LSTM (Woodbridge et al. 2016): Embedding(vocab, 128) over names pre-padded to
 //! 75 -> LSTM(128) -> Dropout(0.5) -> Dense(1) -> sigmoid, trained with binary cross-entropy.
+//! Its multiclass form (the paper's second model) ends in Dense(K) -> softmax over benign and
+//! the DGA families, trained with categorical cross-entropy: the same struct with `outputs = K`.
 
 use super::{Network, slice_of, slice_of_mut};
 use crate::nn::{Dense, Embedding, Lstm, RecurrentActivation};
 use crate::rng::Rng;
-use ndarray::{ArrayView2, Axis};
+use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -13,6 +15,13 @@ pub struct EndgameConfig {
     pub units: usize,
     pub dropout: f32,
     pub recurrent_activation: RecurrentActivation,
+    /// 1: binary (sigmoid); K >= 2: multiclass (softmax over K classes, class 0 benign).
+    #[serde(default = "one")]
+    pub outputs: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for EndgameConfig {
@@ -22,6 +31,7 @@ impl Default for EndgameConfig {
             units: 128,
             dropout: 0.5,
             recurrent_activation: RecurrentActivation::Sigmoid,
+            outputs: 1,
         }
     }
 }
@@ -44,7 +54,7 @@ impl EndgameLstm {
             config.recurrent_activation,
             rng,
         );
-        let dense = Dense::new(config.units, 1, rng);
+        let dense = Dense::new(config.units, config.outputs, rng);
         EndgameLstm {
             config,
             embedding,
@@ -64,20 +74,21 @@ impl EndgameLstm {
             ("lstm.kernel", vec![e, 4 * h]),
             ("lstm.recurrent_kernel", vec![h, 4 * h]),
             ("lstm.bias", vec![4 * h]),
-            ("dense.kernel", vec![h, 1]),
-            ("dense.bias", vec![1]),
+            ("dense.kernel", vec![h, config.outputs]),
+            ("dense.bias", vec![config.outputs]),
         ]
     }
 }
 
 impl EndgameLstm {
-    /// Dropout -> Dense -> sigmoid BCE on the LSTM's last states `[batch, H]`: returns the
-    /// summed loss and dL/d(last), and adds the dense layer's gradients to `grad`. Shared by
-    /// the reference and the fast paths, which differ only in how they run the LSTM.
+    /// Dropout -> Dense -> loss on the LSTM's last states `[batch, H]`: returns the summed
+    /// loss and dL/d(last), and adds the dense layer's gradients to `grad`. Shared by the
+    /// reference and the fast paths, which differ only in how they run the LSTM.
     pub fn head_loss_and_grads(
         &self,
         last: ArrayView2<f32>,
         labels: &[f32],
+        weights: &[f32],
         denominator: f32,
         rng: &mut Rng,
         grad: &mut Dense,
@@ -87,6 +98,7 @@ impl EndgameLstm {
             self.config.dropout,
             last,
             labels,
+            weights,
             denominator,
             rng,
             grad,
@@ -126,21 +138,23 @@ impl Network for EndgameLstm {
         ]
     }
 
+    fn outputs(&self) -> usize {
+        self.dense.bias.len()
+    }
+
     fn logits(&self, indices: ArrayView2<u8>) -> Vec<f32> {
         let steps = indices.ncols();
         let embedded = self.embedding.forward(indices);
         let (last, _) = self.lstm.forward(embedded.view(), steps);
         // Dropout is the identity at inference.
-        self.dense
-            .forward(last.view())
-            .index_axis(Axis(1), 0)
-            .to_vec()
+        self.dense.forward(last.view()).into_raw_vec_and_offset().0
     }
 
     fn loss_and_grads(
         &self,
         indices: ArrayView2<u8>,
         labels: &[f32],
+        weights: &[f32],
         denominator: f32,
         rng: &mut Rng,
         grad: &mut Self,
@@ -148,8 +162,14 @@ impl Network for EndgameLstm {
         let steps = indices.ncols();
         let embedded = self.embedding.forward(indices);
         let (last, cache) = self.lstm.forward(embedded.view(), steps);
-        let (loss_sum, d_last) =
-            self.head_loss_and_grads(last.view(), labels, denominator, rng, &mut grad.dense);
+        let (loss_sum, d_last) = self.head_loss_and_grads(
+            last.view(),
+            labels,
+            weights,
+            denominator,
+            rng,
+            &mut grad.dense,
+        );
         let d_embedded = self
             .lstm
             .backward(embedded.view(), &cache, d_last.view(), &mut grad.lstm);

@@ -114,8 +114,17 @@ pub enum Net {
 impl Net {
     pub fn architecture(&self) -> &'static str {
         match self {
+            Net::EndgameLstm(net) if net.config.outputs > 1 => "endgame-lstm-multiclass",
             Net::EndgameLstm(_) => "endgame-lstm",
             Net::SnowmanCnn(_) => "snowman-cnn",
+        }
+    }
+
+    /// Logits per name: 1 (binary) or the number of classes.
+    pub fn outputs(&self) -> usize {
+        match self {
+            Net::EndgameLstm(net) => net.outputs(),
+            Net::SnowmanCnn(net) => net.outputs(),
         }
     }
 
@@ -166,6 +175,9 @@ pub struct ModelFile {
     /// Scores at or above this are called DGA.
     pub threshold: f32,
     pub training: TrainingInfo,
+    /// Multiclass models: the name of each output class, benign first. Empty for binary
+    /// models. Read-only (through `classes()`), so it always matches the model's outputs.
+    classes: Vec<String>,
     scorer: ScorerCache,
 }
 
@@ -179,6 +191,8 @@ struct Header {
     maxlen: usize,
     threshold: f32,
     training: TrainingInfo,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    classes: Vec<String>,
 }
 
 impl ModelFile {
@@ -188,26 +202,77 @@ impl ModelFile {
             vocab,
             threshold,
             training,
+            classes: Vec::new(),
             scorer: ScorerCache::default(),
         }
+    }
+
+    /// Names the output classes of a multiclass model (benign first); an empty list for a
+    /// binary model. Refused when the count does not match the model's outputs.
+    pub fn with_classes(mut self, classes: Vec<String>) -> Result<ModelFile, ModelError> {
+        let outputs = self.net.outputs();
+        let fits = if outputs == 1 {
+            classes.is_empty()
+        } else {
+            classes.len() == outputs
+        };
+        if !fits {
+            return Err(ModelError::Corrupt {
+                path: "model".into(),
+                why: format!("{} class names for {outputs} outputs", classes.len()),
+            });
+        }
+        self.classes = classes;
+        Ok(self)
     }
 
     pub fn net(&self) -> &Net {
         &self.net
     }
 
-    /// Scores `names` (already normalised) in input order. The input table and padding
-    /// prefix are computed on the first call and reused.
-    pub fn score_names<S: AsRef<str>>(&self, names: &[S]) -> Vec<f32> {
+    /// The output classes of a multiclass model, benign first; empty for a binary model.
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    pub fn is_multiclass(&self) -> bool {
+        !self.classes.is_empty()
+    }
+
+    /// Output probabilities of `names` (already normalised), `[n, outputs]` row-major: one
+    /// probability of DGA per name for a binary model, one per class for a multiclass model.
+    pub fn probabilities<S: AsRef<str>>(&self, names: &[S]) -> Vec<f32> {
         let indices = self.vocab.encode_batch(names);
         match &self.net {
             Net::EndgameLstm(net) => self
                 .scorer
                 .0
                 .get_or_init(|| Scorer::new(net))
-                .scores(net, &indices),
+                .probabilities(net, &indices),
             Net::SnowmanCnn(net) => crate::backend::cpu::snowman_cnn::scores(net, &indices),
         }
+    }
+
+    /// For a multiclass model, the most probable DGA family in one row of output
+    /// probabilities, with its probability; `None` for a binary model.
+    pub fn top_family<'a>(&'a self, row: &[f32]) -> Option<(&'a str, f32)> {
+        if !self.is_multiclass() {
+            return None;
+        }
+        let (k, p) =
+            row.iter()
+                .enumerate()
+                .skip(1)
+                .fold((1, f32::NEG_INFINITY), |best, (k, &p)| {
+                    if p > best.1 { (k, p) } else { best }
+                });
+        Some((self.classes[k].as_str(), p))
+    }
+
+    /// Scores (probability of DGA) of `names` (already normalised) in input order. The input
+    /// table and padding prefix are computed on the first call and reused.
+    pub fn score_names<S: AsRef<str>>(&self, names: &[S]) -> Vec<f32> {
+        crate::model::head::dga_scores(&self.probabilities(names), self.net.outputs())
     }
 
     fn header(&self) -> Header {
@@ -220,6 +285,7 @@ impl ModelFile {
             maxlen: MAXLEN,
             threshold: self.threshold,
             training: self.training.clone(),
+            classes: self.classes.clone(),
         }
     }
 
@@ -341,15 +407,20 @@ impl ModelFile {
             Vocab::from_chars(header.vocab.as_bytes()).map_err(|e| corrupt(e.to_string()))?;
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| corrupt(e.to_string()))?;
         let net = match header.architecture.as_str() {
-            "endgame-lstm" => {
+            arch @ ("endgame-lstm" | "endgame-lstm-multiclass") => {
                 let config: EndgameConfig = serde_json::from_value(header.config)
                     .map_err(|e| corrupt(format!("config: {e}")))?;
                 if config.embedding_dim == 0
                     || config.units == 0
                     || config.embedding_dim > 4096
                     || config.units > 4096
+                    || !(1..=4096).contains(&config.outputs)
                 {
                     return Err(corrupt("implausible layer sizes".into()));
+                }
+                let multiclass = arch == "endgame-lstm-multiclass";
+                if multiclass != (config.outputs > 1) {
+                    return Err(corrupt(format!("{arch} with {} outputs", config.outputs)));
                 }
                 let mut net = EndgameLstm::new(config, vocab.size(), &mut crate::rng::Rng::new(0));
                 let shapes = EndgameLstm::tensor_shapes(&config, vocab.size());
@@ -376,11 +447,11 @@ impl ModelFile {
             }
             other => return Err(foreign(format!("unknown architecture {other:?}"))),
         };
-        Ok(ModelFile::new(
-            net,
-            vocab,
-            header.threshold,
-            header.training,
-        ))
+        ModelFile::new(net, vocab, header.threshold, header.training)
+            .with_classes(header.classes)
+            .map_err(|e| match e {
+                ModelError::Corrupt { why, .. } => corrupt(why),
+                other => other,
+            })
     }
 }

@@ -36,14 +36,18 @@ pub trait Network: Sized + Sync + Send + Clone {
     fn tensors(&self) -> Vec<(&'static str, &[f32])>;
     /// The same tensors, mutable, in the same order.
     fn tensors_mut(&mut self) -> Vec<&mut [f32]>;
-    /// Inference logits for `[batch, steps]` indices.
+    /// Logits per example: 1 for a binary model (DGA), K for a K-class model.
+    fn outputs(&self) -> usize;
+    /// Inference logits `[batch, outputs]` (row-major) for `[batch, steps]` indices.
     fn logits(&self, indices: ArrayView2<u8>) -> Vec<f32>;
-    /// Training pass: returns the summed loss and adds the gradient of `sum / denominator`
-    /// to `grad`. `rng` drives dropout.
+    /// Training pass over rows with their labels (binary: 0 or 1; multiclass: the class
+    /// index) and loss weights: returns the summed weighted loss and adds the gradient of
+    /// `sum / denominator` to `grad`. `rng` drives dropout.
     fn loss_and_grads(
         &self,
         indices: ArrayView2<u8>,
         labels: &[f32],
+        weights: &[f32],
         denominator: f32,
         rng: &mut Rng,
         grad: &mut Self,
@@ -66,19 +70,22 @@ pub fn batch_loss_and_grads<N: Network>(
     net: &N,
     indices: &[u8],
     labels: &[f32],
+    weights: &[f32],
     step_rng: &Rng,
 ) -> (f64, N) {
     let batch = labels.len();
     assert_eq!(indices.len(), batch * MAXLEN);
+    assert_eq!(weights.len(), batch);
     let partials: Vec<(f64, N)> = indices
         .par_chunks(CHUNK_ROWS * MAXLEN)
         .zip(labels.par_chunks(CHUNK_ROWS))
+        .zip(weights.par_chunks(CHUNK_ROWS))
         .enumerate()
-        .map(|(k, (idx, lab))| {
+        .map(|(k, ((idx, lab), w))| {
             let view = ArrayView2::from_shape((lab.len(), MAXLEN), idx).expect("whole rows");
             let mut grad = net.zeros_like();
             let mut rng = step_rng.fork(k as u64);
-            let loss = net.loss_and_grads(view, lab, batch as f32, &mut rng, &mut grad);
+            let loss = net.loss_and_grads(view, lab, w, batch as f32, &mut rng, &mut grad);
             (loss, grad)
         })
         .collect();
@@ -91,15 +98,24 @@ pub fn batch_loss_and_grads<N: Network>(
     (loss, grad)
 }
 
-/// Scores (probability of DGA) for `[n, MAXLEN]` indices, in parallel, in input order.
-pub fn scores<N: Network>(net: &N, indices: &[u8]) -> Vec<f32> {
+/// Output probabilities `[n, outputs]` (see `head::probabilities_in_place`) for `[n, MAXLEN]`
+/// indices, in parallel, in input order.
+pub fn probabilities<N: Network>(net: &N, indices: &[u8]) -> Vec<f32> {
     const SCORE_ROWS: usize = 256;
+    let outputs = net.outputs();
     indices
         .par_chunks(SCORE_ROWS * MAXLEN)
         .flat_map_iter(|idx| {
             let view =
                 ArrayView2::from_shape((idx.len() / MAXLEN, MAXLEN), idx).expect("whole rows");
-            net.logits(view).into_iter().map(crate::nn::loss::sigmoid)
+            let mut p = net.logits(view);
+            head::probabilities_in_place(&mut p, outputs);
+            p
         })
         .collect()
+}
+
+/// Scores (probability of DGA) for `[n, MAXLEN]` indices, in parallel, in input order.
+pub fn scores<N: Network>(net: &N, indices: &[u8]) -> Vec<f32> {
+    head::dga_scores(&probabilities(net, indices), net.outputs())
 }

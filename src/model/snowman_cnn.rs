@@ -169,6 +169,10 @@ impl Network for SnowmanCnn {
         t
     }
 
+    fn outputs(&self) -> usize {
+        1
+    }
+
     fn logits(&self, indices: ArrayView2<u8>) -> Vec<f32> {
         indices
             .rows()
@@ -184,6 +188,7 @@ impl Network for SnowmanCnn {
         &self,
         indices: ArrayView2<u8>,
         labels: &[f32],
+        weights: &[f32],
         denominator: f32,
         rng: &mut Rng,
         grad: &mut Self,
@@ -202,6 +207,7 @@ impl Network for SnowmanCnn {
             self.config.dropout,
             pooled.view(),
             labels,
+            weights,
             denominator,
             rng,
             &mut grad.dense,

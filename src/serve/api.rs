@@ -146,7 +146,9 @@ pub async fn snowman(State(app): State<Arc<App>>, request: Request) -> Result<Re
     })?;
     let name = normalize_name(&url)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-    let scores = app.batcher.score(vec![name]).await?;
+    let outputs = app.model.net().outputs();
+    let rows = app.batcher.probabilities(vec![name], outputs).await?;
+    let scores = crate::model::head::dga_scores(&rows, outputs);
     app.metrics.names_scored.fetch_add(1, Ordering::Relaxed);
     Ok(json_response(
         json!({"input query": url, "score": format!("{:.5}", scores[0])}),
@@ -186,7 +188,9 @@ async fn score_results(
         .filter_map(|i| i.as_ref().ok().cloned())
         .collect();
     let count = valid.len() as u64;
-    let mut scores = app.batcher.score(valid).await?.into_iter();
+    let outputs = app.model.net().outputs();
+    let probabilities = app.batcher.probabilities(valid, outputs).await?;
+    let mut rows = probabilities.chunks_exact(outputs);
     app.metrics.names_scored.fetch_add(count, Ordering::Relaxed);
     let threshold = app.model.threshold;
     Ok(items
@@ -194,8 +198,18 @@ async fn score_results(
         .zip(raw)
         .map(|(item, raw)| match item {
             Ok(name) => {
-                let score = scores.next().unwrap_or(f32::NAN);
-                json!({"domain": name, "score": score, "dga": score >= threshold})
+                let row = rows.next().unwrap_or(&[]);
+                let score = crate::model::head::dga_scores(row, outputs)
+                    .first()
+                    .copied()
+                    .unwrap_or(f32::NAN);
+                let mut result = json!({"domain": name, "score": score, "dga": score >= threshold});
+                // Multiclass models also name the most probable DGA family.
+                if let Some((family, p)) = app.model.top_family(row) {
+                    result["family"] = family.into();
+                    result["family_probability"] = p.into();
+                }
+                result
             }
             Err(reason) => json!({"domain": raw, "error": reason}),
         })

@@ -59,13 +59,14 @@ impl Batcher {
                     }
                 }
                 let all: Vec<String> = batch.iter().flat_map(|j| j.names.iter().cloned()).collect();
+                let outputs = model.net().outputs();
                 let model = model.clone();
-                let scores = tokio::task::spawn_blocking(move || model.score_names(&all))
+                let rows = tokio::task::spawn_blocking(move || model.probabilities(&all))
                     .await
                     .unwrap_or_default();
-                let mut rest = scores.as_slice();
+                let mut rest = rows.as_slice();
                 for job in batch {
-                    let n = job.names.len().min(rest.len());
+                    let n = (job.names.len() * outputs).min(rest.len());
                     let (mine, tail) = rest.split_at(n);
                     rest = tail;
                     // The requester may have gone (timeout, disconnect): nothing to do then.
@@ -76,12 +77,17 @@ impl Batcher {
         Batcher { jobs }
     }
 
-    /// Scores normalised names, sharing a batch with concurrent requests.
-    pub async fn score(&self, names: Vec<String>) -> Result<Vec<f32>, BatchError> {
+    /// Output probabilities of normalised names (`[n, outputs]` row-major, see
+    /// `ModelFile::probabilities`), sharing a batch with concurrent requests.
+    pub async fn probabilities(
+        &self,
+        names: Vec<String>,
+        outputs: usize,
+    ) -> Result<Vec<f32>, BatchError> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let expected = names.len();
+        let expected = names.len() * outputs;
         let (reply, answer) = oneshot::channel();
         self.jobs
             .try_send(Job { names, reply })

@@ -88,6 +88,7 @@ fn describe(model: &ModelFile) -> serde_json::Value {
         "architecture": model.net().architecture(),
         "vocabulary_size": model.vocab.size(),
         "threshold": model.threshold,
+        "classes": model.classes(),
         "training_data": t.inputs.iter().map(|i| json!({"path": i.path, "sha256": i.sha256, "class": i.class, "names": i.names})).collect::<Vec<_>>(),
         "seed": t.seed,
         "metrics": t.test_metrics,

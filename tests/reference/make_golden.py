@@ -8,6 +8,10 @@ parameter, and the weights after 3 optimiser steps (same batch each step), for t
   * sigmoid recurrent activation + RMSprop   (torch.nn.LSTM)
   * hard_sigmoid recurrent activation + Adam (an LSTM cell written with torch ops, because
     nn.LSTM has no hard_sigmoid; autograd still does the backward pass)
+  * the multiclass form: Dense(4) + softmax cross-entropy (torch.nn.functional.cross_entropy
+    per example), with per-example loss weights as `--class-weight` gives them, averaged over
+    the batch like Keras' class_weight (not divided by the weights' sum, as PyTorch's
+    `weight=` argument would), with RMSprop
 tests/reference/golden_snowman.json, the Snowman CNN (Embedding -> Conv1d widths 2, 4, 6 ->
 ReLU -> max over time -> concat -> Linear), with RMSprop.
 tests/golden.rs loads both files and checks every tensor of our engine against them.
@@ -57,14 +61,14 @@ def make_inputs(rng):
     return indices, labels
 
 
-def make_weights(rng):
+def make_weights(rng, outputs=1):
     return {
         "embedding.weight": f32(rng.uniform(-0.5, 0.5, (VOCAB, EMBED))),
         "lstm.kernel": f32(rng.uniform(-0.4, 0.4, (EMBED, 4 * UNITS))),
         "lstm.recurrent_kernel": f32(rng.uniform(-0.4, 0.4, (UNITS, 4 * UNITS))),
         "lstm.bias": f32(rng.uniform(-0.3, 0.3, (4 * UNITS,))),
-        "dense.kernel": f32(rng.uniform(-0.8, 0.8, (UNITS, 1))),
-        "dense.bias": f32(rng.uniform(-0.2, 0.2, (1,))),
+        "dense.kernel": f32(rng.uniform(-0.8, 0.8, (UNITS, outputs))),
+        "dense.bias": f32(rng.uniform(-0.2, 0.2, (outputs,))),
     }
 
 
@@ -95,7 +99,8 @@ def forward(params, indices, activation):
             i, f, g, o = z.split(UNITS, dim=1)
             c = act(f) * c + act(i) * torch.tanh(g)
             h = act(o) * torch.tanh(c)
-    return (h @ params["dense.kernel"] + params["dense.bias"])[:, 0]
+    logits = h @ params["dense.kernel"] + params["dense.bias"]
+    return logits[:, 0] if logits.shape[1] == 1 else logits
 
 
 def rmsprop(params, grads, state, lr=1e-3, rho=0.9, eps=1e-7):
@@ -122,13 +127,23 @@ def tensor_json(t):
     return {"shape": list(a.shape), "data": [float(v) for v in a.reshape(-1)]}
 
 
-def run_case(name, activation, optimizer, seed):
+def run_case(name, activation, optimizer, seed, outputs=1):
     rng = np.random.default_rng(seed)
     indices, labels = make_inputs(rng)
-    weights = make_weights(rng)
+    weights = make_weights(rng, outputs)
     params = {k: torch.tensor(v, requires_grad=True) for k, v in weights.items()}
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    y = torch.tensor(labels)
+    if outputs == 1:
+        sample_weights = np.ones(BATCH)
+        y = torch.tensor(labels)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+    else:
+        labels = np.array([2.0, 0.0, 3.0])
+        sample_weights = np.array([1.5, 0.5, 1.0])
+        y = torch.tensor(labels, dtype=torch.int64)
+        w = torch.tensor(sample_weights)
+
+        def loss_fn(z, y):
+            return (w * torch.nn.functional.cross_entropy(z, y, reduction="none")).mean()
 
     logits = forward(params, indices, activation)
     loss = loss_fn(logits, y)
@@ -137,11 +152,12 @@ def run_case(name, activation, optimizer, seed):
         "name": name,
         "recurrent_activation": activation,
         "optimizer": optimizer,
-        "vocab_size": VOCAB, "embedding_dim": EMBED, "units": UNITS,
+        "vocab_size": VOCAB, "embedding_dim": EMBED, "units": UNITS, "outputs": outputs,
         "indices": indices.tolist(),
         "labels": labels.tolist(),
+        "sample_weights": sample_weights.tolist(),
         "weights": {k: tensor_json(torch.tensor(v)) for k, v in weights.items()},
-        "logits": [float(v) for v in logits.detach()],
+        "logits": [float(v) for v in logits.detach().reshape(-1)],
         "loss": float(loss.detach()),
         "grads": {k: tensor_json(g) for k, g in grads.items()},
     }
@@ -229,6 +245,7 @@ def main():
         "cases": [
             run_case("sigmoid_rmsprop", "sigmoid", "rmsprop", seed=1),
             run_case("hard_sigmoid_adam", "hard_sigmoid", "adam", seed=2),
+            run_case("multiclass_weighted_rmsprop", "sigmoid", "rmsprop", seed=4, outputs=4),
         ],
     }
     out = pathlib.Path(__file__).with_name("golden_endgame.json")

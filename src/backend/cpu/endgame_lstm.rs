@@ -18,9 +18,10 @@
 
 use super::{lstm_cell, small_gemm};
 use crate::encode::{MAXLEN, PAD};
+use crate::model::head::{dga_scores, probabilities_in_place};
 use crate::model::{CHUNK_ROWS, EndgameLstm, Network};
 use crate::nn::lstm::RecurrentActivation;
-use crate::nn::{Dense, loss::sigmoid, matmul};
+use crate::nn::{Dense, matmul};
 use crate::rng::Rng;
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -292,10 +293,12 @@ pub fn batch_loss_and_grads(
     net: &EndgameLstm,
     indices: &[u8],
     labels: &[f32],
+    weights: &[f32],
     step_rng: &Rng,
 ) -> (f64, EndgameLstm) {
     let batch = labels.len();
     assert_eq!(indices.len(), batch * MAXLEN);
+    assert_eq!(weights.len(), batch);
     let units = net.lstm.units();
     let table = input_table(net);
     let prefix_steps = indices
@@ -307,8 +310,9 @@ pub fn batch_loss_and_grads(
     let partials: Vec<ChunkGrads> = indices
         .par_chunks(CHUNK_ROWS * MAXLEN)
         .zip(labels.par_chunks(CHUNK_ROWS))
+        .zip(weights.par_chunks(CHUNK_ROWS))
         .enumerate()
-        .map(|(k, (idx, lab))| {
+        .map(|(k, ((idx, lab), w))| {
             let n = lab.len();
             let trace = chunk_forward(net, &table, &prefix, idx, true);
             let mut last = Array2::zeros((n, units));
@@ -331,8 +335,14 @@ pub fn batch_loss_and_grads(
                 d_prefix_c: vec![0.0; (MAXLEN + 1) * units],
             };
             let mut rng = step_rng.fork(k as u64);
-            let (loss, d_last) =
-                net.head_loss_and_grads(last.view(), lab, batch as f32, &mut rng, &mut grads.dense);
+            let (loss, d_last) = net.head_loss_and_grads(
+                last.view(),
+                lab,
+                w,
+                batch as f32,
+                &mut rng,
+                &mut grads.dense,
+            );
             grads.loss = loss;
             let mut d_sorted = vec![0.0f32; n * units];
             for (sorted, &r) in trace.order.iter().enumerate() {
@@ -394,29 +404,43 @@ impl Scorer {
         Scorer { table, prefix }
     }
 
-    /// Probability of DGA per `[n, MAXLEN]` row, in order; `net` must be the model this
-    /// scorer was built for.
-    pub fn scores(&self, net: &EndgameLstm, indices: &[u8]) -> Vec<f32> {
+    /// Output probabilities `[n, outputs]` per `[n, MAXLEN]` row, in order (see
+    /// `model::probabilities`); `net` must be the model this scorer was built for.
+    pub fn probabilities(&self, net: &EndgameLstm, indices: &[u8]) -> Vec<f32> {
         const SCORE_ROWS: usize = 256;
         let units = net.lstm.units();
+        let outputs = net.outputs();
         indices
             .par_chunks(SCORE_ROWS * MAXLEN)
             .flat_map_iter(|idx| {
                 let trace = chunk_forward(net, &self.table, &self.prefix, idx, false);
                 let last =
                     ArrayView2::from_shape((trace.order.len(), units), &trace.last).expect("block");
-                let logits = net.dense.forward(last);
-                let mut out = vec![0.0f32; trace.order.len()];
+                let mut logits = net.dense.forward(last);
+                let logits = logits.as_slice_mut().expect("row-major");
+                probabilities_in_place(logits, outputs);
+                let mut out = vec![0.0f32; trace.order.len() * outputs];
                 for (sorted, &r) in trace.order.iter().enumerate() {
-                    out[r] = sigmoid(logits[[sorted, 0]]);
+                    out[r * outputs..(r + 1) * outputs]
+                        .copy_from_slice(&logits[sorted * outputs..(sorted + 1) * outputs]);
                 }
                 out
             })
             .collect()
+    }
+
+    /// Probability of DGA per `[n, MAXLEN]` row, in order.
+    pub fn scores(&self, net: &EndgameLstm, indices: &[u8]) -> Vec<f32> {
+        dga_scores(&self.probabilities(net, indices), net.outputs())
     }
 }
 
 /// The fast equivalent of `model::scores`: probability of DGA per `[n, MAXLEN]` row, in order.
 pub fn scores(net: &EndgameLstm, indices: &[u8]) -> Vec<f32> {
     Scorer::new(net).scores(net, indices)
+}
+
+/// The fast equivalent of `model::probabilities`.
+pub fn probabilities(net: &EndgameLstm, indices: &[u8]) -> Vec<f32> {
+    Scorer::new(net).probabilities(net, indices)
 }

@@ -125,10 +125,12 @@ pub fn batch_loss_and_grads(
     net: &SnowmanCnn,
     indices: &[u8],
     labels: &[f32],
+    weights: &[f32],
     step_rng: &Rng,
 ) -> (f64, SnowmanCnn) {
     let batch = labels.len();
     assert_eq!(indices.len(), batch * MAXLEN);
+    assert_eq!(weights.len(), batch);
     let tables = Tables::new(net);
     let f = tables.filters;
     let width = f * tables.branches.len();
@@ -136,8 +138,9 @@ pub fn batch_loss_and_grads(
     let partials: Vec<ChunkGrads> = indices
         .par_chunks(CHUNK_ROWS * MAXLEN)
         .zip(labels.par_chunks(CHUNK_ROWS))
+        .zip(weights.par_chunks(CHUNK_ROWS))
         .enumerate()
-        .map(|(k, (idx, lab))| {
+        .map(|(k, ((idx, lab), w))| {
             let n = lab.len();
             let mut pooled = Array2::zeros((n, width));
             let mut at = vec![None; n * width];
@@ -165,6 +168,7 @@ pub fn batch_loss_and_grads(
                 net.config.dropout,
                 pooled.view(),
                 lab,
+                w,
                 batch as f32,
                 &mut rng,
                 &mut grads.dense,
