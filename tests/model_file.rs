@@ -109,7 +109,12 @@ fn corrupt_weights_and_foreign_files_are_named_as_such() {
 
 /// Rewrites the JSON metadata of a model file.
 fn with_header(edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
-    let bytes = small_model().to_bytes();
+    header_edited(&small_model(), edit)
+}
+
+/// `model`'s bytes with its metadata header changed by `edit`.
+fn header_edited(model: &ModelFile, edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
+    let bytes = model.to_bytes();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let mut header: serde_json::Value =
@@ -173,4 +178,51 @@ fn snowman_models_round_trip_too() {
         .shape()
         .to_vec();
     assert_eq!(st, [6, 15, 15], "Keras layout [width, in, filters]");
+}
+
+#[test]
+fn multiclass_models_keep_their_classes_and_refuse_a_mismatch() {
+    let vocab = Vocab::from_names(["abc.com", "xyz-1.net"]);
+    let config = EndgameConfig {
+        embedding_dim: 4,
+        units: 3,
+        outputs: 3,
+        ..EndgameConfig::default()
+    };
+    let net = EndgameLstm::new(config, vocab.size(), &mut Rng::new(4));
+    let classes = vec!["benign".to_string(), "a".into(), "b".into()];
+    // Two names for three outputs is refused.
+    let two = ModelFile::new(
+        Net::EndgameLstm(net.clone()),
+        vocab.clone(),
+        0.5,
+        TrainingInfo::default(),
+    )
+    .with_classes(classes[..2].to_vec());
+    assert!(two.is_err());
+    let model = ModelFile::new(Net::EndgameLstm(net), vocab, 0.5, TrainingInfo::default())
+        .with_classes(classes.clone())
+        .unwrap();
+    let loaded = ModelFile::from_bytes(&model.to_bytes(), "m").unwrap();
+    assert_eq!(loaded, model);
+    assert_eq!(loaded.classes(), classes.as_slice());
+    assert_eq!(loaded.net().architecture(), "endgame-lstm-multiclass");
+    // Probabilities per class sum to one; the score is their DGA part.
+    let p = loaded.probabilities(&["abc.com"]);
+    assert_eq!(p.len(), 3);
+    assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    let score = loaded.score_names(&["abc.com"])[0];
+    assert!((score - (1.0 - p[0])).abs() < 1e-6);
+
+    // A header whose class list does not match the weights is corrupt, not a panic.
+    for edit in [
+        (|h: &mut serde_json::Value| h["classes"] = serde_json::json!(["benign"]))
+            as fn(&mut serde_json::Value),
+        |h| h["architecture"] = "endgame-lstm".into(),
+    ] {
+        match load_bytes(&header_edited(&model, edit)) {
+            Err(ModelError::Corrupt { .. }) => {}
+            other => panic!("expected a corrupt-file error, got {other:?}"),
+        }
+    }
 }

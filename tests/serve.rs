@@ -39,7 +39,11 @@ fn test_config() -> ServeConfig {
 }
 
 fn start(config: ServeConfig) -> Server {
-    let model = Arc::new(embedded::default_model().unwrap());
+    start_with(embedded::default_model().unwrap(), config)
+}
+
+fn start_with(model: ModelFile, config: ServeConfig) -> Server {
+    let model = Arc::new(model);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -131,6 +135,48 @@ type ErrorCase = (
 fn direct(names: &[&str]) -> Vec<f32> {
     let model: ModelFile = embedded::default_model().unwrap();
     model.score_names(names)
+}
+
+#[test]
+fn a_multiclass_model_names_the_family() {
+    use dga_lite::encode::Vocab;
+    use dga_lite::model::file::Net;
+    use dga_lite::model::{EndgameConfig, EndgameLstm, TrainingInfo};
+    let config = EndgameConfig {
+        embedding_dim: 8,
+        units: 8,
+        outputs: 3,
+        ..EndgameConfig::default()
+    };
+    let vocab = Vocab::from_names(["abcdefghijklmnopqrstuvwxyz0123456789.-"]);
+    let mut net = EndgameLstm::new(config, vocab.size(), &mut dga_lite::rng::Rng::new(5));
+    net.dense.bias[2] = 3.0; // so "beta" is the most probable family for most names
+    let classes = vec!["benign".to_string(), "alpha".into(), "beta".into()];
+    let model = ModelFile::new(Net::EndgameLstm(net), vocab, 0.5, TrainingInfo::default())
+        .with_classes(classes)
+        .unwrap();
+    let names = ["google.com", "xjwqkdpqoe.net"];
+    let expected = model.score_names(&names);
+    let server = start_with(model, test_config());
+    let reply = request(
+        server.addr,
+        "POST",
+        "/v1/score",
+        Some("application/json"),
+        br#"{"domains": ["google.com", "xjwqkdpqoe.net"]}"#,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let json = reply.json();
+    let results = json["results"].as_array().unwrap();
+    for (result, want) in results.iter().zip(expected) {
+        assert_eq!(result["score"].as_f64().unwrap() as f32, want, "{result}");
+        assert_eq!(result["family"], "beta", "{result}");
+        let p = result["family_probability"].as_f64().unwrap();
+        assert!(p > 0.0 && p <= 1.0, "{result}");
+    }
+    let info = request(server.addr, "GET", "/v1/model", None, b"").json();
+    assert_eq!(info["architecture"], "endgame-lstm-multiclass");
+    assert_eq!(info["classes"][2], "beta");
 }
 
 #[test]

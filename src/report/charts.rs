@@ -309,9 +309,15 @@ pub fn confusion_heatmap(classes: &[String], confusion: &[Vec<u64>]) -> String {
     } else {
         (720.0 / k as f64).clamp(12.0, 22.0)
     };
-    let margin = 150.0;
+    // Room for the longest class name, as row labels (left) and column labels (top).
+    let longest = classes
+        .iter()
+        .map(|c| c.chars().count().min(22))
+        .max()
+        .unwrap_or(1);
+    let margin = (longest as f64 * 6.5 + 14.0).clamp(50.0, 160.0);
     let (w, h) = (
-        margin + cell * k as f64 + 20.0,
+        (margin + cell * k as f64 + 20.0).max(560.0),
         margin + cell * k as f64 + 40.0,
     );
     let mut svg = Svg::new(w, h);
@@ -347,7 +353,8 @@ pub fn confusion_heatmap(classes: &[String], confusion: &[Vec<u64>]) -> String {
                 )),
             );
             if cell >= 40.0 {
-                svg.text(
+                let ink = if share > 0.5 { "white" } else { "black" };
+                svg.text_coloured(
                     (
                         margin + (p as f64 + 0.5) * cell,
                         margin + (t as f64 + 0.6) * cell,
@@ -355,6 +362,7 @@ pub fn confusion_heatmap(classes: &[String], confusion: &[Vec<u64>]) -> String {
                     &n.to_string(),
                     11.0,
                     "middle",
+                    ink,
                 );
             }
         }
@@ -368,10 +376,10 @@ pub fn confusion_heatmap(classes: &[String], confusion: &[Vec<u64>]) -> String {
         );
     }
     svg.text(
-        (margin + cell * k as f64 / 2.0, h - 14.0),
+        (10.0, h - 14.0),
         "predicted class (columns) for each true class (rows); shade = share of the row",
         11.0,
-        "middle",
+        "start",
     );
     svg.finish()
 }

@@ -122,9 +122,20 @@ impl Svg {
 
     /// Text; `anchor` is start, middle or end.
     pub fn text(&mut self, at: (f64, f64), text: &str, size: f64, anchor: &str) {
+        self.text_coloured(at, text, size, anchor, "black");
+    }
+
+    pub fn text_coloured(
+        &mut self,
+        at: (f64, f64),
+        text: &str,
+        size: f64,
+        anchor: &str,
+        fill: &str,
+    ) {
         let _ = writeln!(
             self.body,
-            r#"<text x="{:.1}" y="{:.1}" font-size="{size}" text-anchor="{anchor}">{}</text>"#,
+            r#"<text x="{:.1}" y="{:.1}" font-size="{size}" text-anchor="{anchor}" fill="{fill}">{}</text>"#,
             at.0,
             at.1,
             escape(text)
