@@ -174,6 +174,10 @@ struct TrainArgs {
     /// family) merge into one class, other_dga.
     #[arg(long, value_name = "N", default_value_t = 100)]
     min_family_size: usize,
+    /// Write every name with its class and split (train/val/test) to this CSV, to train and
+    /// test another framework on exactly the same split.
+    #[arg(long, value_name = "FILE")]
+    split_out: Option<PathBuf>,
     /// `none` (default) or `balanced`: weight each name's loss by n / (classes x n_class),
     /// so every class (benign, DGA, or each family) counts alike in training.
     #[arg(long, value_enum, default_value = "none")]
@@ -384,8 +388,9 @@ fn recorded_command() -> Vec<String> {
     let mut args = std::env::args().skip(1);
     let mut kept = vec!["dga-lite".to_string()];
     // Flags that take a value and do not change the model.
-    const LEFT_OUT: [&str; 5] = [
+    const LEFT_OUT: [&str; 6] = [
         "--out",
+        "--split-out",
         "--threads",
         "--checkpoint",
         "--checkpoint-every",
@@ -462,6 +467,7 @@ fn run_train(args: TrainArgs) -> Result<(), String> {
         resume: args.resume,
         init: args.init,
         replay: args.replay,
+        split_out: args.split_out,
         command: recorded_command(),
         progress: !args.quiet,
         engine: match args.engine {

@@ -163,6 +163,9 @@ pub struct TrainOptions {
     pub init: Option<std::path::PathBuf>,
     /// With `init`: mix this many names of each class from the parent's own training files in.
     pub replay: usize,
+    /// Write every name with its class and split (train, val, test) here as CSV, so another
+    /// framework can train and test on exactly the same split.
+    pub split_out: Option<std::path::PathBuf>,
     /// Recorded in the model (without `--out`).
     pub command: Vec<String>,
     /// Draw a progress bar on a terminal.
@@ -193,6 +196,7 @@ impl Default for TrainOptions {
             resume: None,
             init: None,
             replay: 0,
+            split_out: None,
             command: Vec::new(),
             progress: false,
             engine: Engine::Fast,
@@ -358,6 +362,32 @@ impl Classes {
             };
         }
     }
+}
+
+/// Writes `name,family,class,split` for every sample (class: benign/dga for a binary model,
+/// the class name for a multiclass one), atomically.
+fn write_split(
+    path: &std::path::Path,
+    parts: &[(&str, &Vec<Sample>)],
+    classes: &Classes,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(["name", "family", "class", "split"])?;
+    for (split, samples) in parts {
+        for s in samples.iter() {
+            let class = if classes.is_multiclass() {
+                classes.names[classes.of(s)].as_str()
+            } else if s.class == Class::Dga {
+                "dga"
+            } else {
+                BENIGN
+            };
+            writer.write_record([&s.name, s.family.as_deref().unwrap_or(""), class, split])?;
+        }
+    }
+    let bytes = writer.into_inner().map_err(|e| e.to_string())?;
+    crate::atomic_file::write_atomically(path, &bytes)?;
+    Ok(())
 }
 
 /// A DGA sample's family as a class name (`other_dga` when the feed gave none).
@@ -624,6 +654,16 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     }
     if options.class_weight == ClassWeight::Balanced {
         classes.balance(&train_samples);
+    }
+    if let Some(path) = &options.split_out {
+        let parts = [
+            ("train", &train_samples),
+            ("val", &val_samples),
+            ("test", &test_samples),
+        ];
+        write_split(path, &parts, &classes).map_err(|e| {
+            TrainError::Invalid(format!("cannot write --split-out {}: {e}", path.display()))
+        })?;
     }
 
     // 3. Vocabulary from the training names only, then encode every split.

@@ -62,8 +62,17 @@ fn the_report_renders_in_chromium() {
             "--no-sandbox",
             "--disable-gpu",
             "--hide-scrollbars",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
             "--window-size=1100,2600",
         ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
         .arg(format!("--screenshot={}", png.display()))
         .arg(format!("file://{}", report.display()))
         .output()
