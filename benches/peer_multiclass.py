@@ -154,7 +154,7 @@ def main():
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(b)
+            total += loss.item() * len(b)
         seconds = time.time() - started
         x_val, y_val = data["val"]
         val_acc = float((probabilities(model, x_val).argmax(1) == y_val).mean())

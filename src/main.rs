@@ -71,6 +71,25 @@ struct Common {
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// Where the model runs: `cpu` (default), or `cuda`: the first NVIDIA GPU, with our own
+    /// kernels compiled at start-up (needs the NVIDIA driver and libnvrtc; nothing else).
+    #[arg(long, global = true, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+impl Common {
+    fn device(&self) -> dga_lite::backend::Device {
+        match self.device {
+            DeviceArg::Cpu => dga_lite::backend::Device::Cpu,
+            DeviceArg::Cuda => dga_lite::backend::Device::Cuda,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -474,6 +493,7 @@ fn run_train(args: TrainArgs) -> Result<(), String> {
             EngineArg::Fast => train::Engine::Fast,
             EngineArg::Reference => train::Engine::Reference,
         },
+        device: args.common.device(),
     };
     let started = std::time::Instant::now();
     let outcome = train::train(&options).map_err(|e| e.to_string())?;
@@ -571,7 +591,8 @@ fn run_eval(args: EvalArgs) -> Result<(), String> {
     };
     let mut evaluations = Vec::new();
     for (i, path) in paths.iter().enumerate() {
-        let model = load_model(*path)?;
+        let mut model = load_model(*path)?;
+        model.use_device(args.common.device())?;
         let label = path.map_or(embedded::NAME.to_string(), |p| p.display().to_string());
         let evaluation = evaluate::evaluate(&model, label, &samples, threshold);
         if evaluation.unclassifiable() > 0 {
@@ -682,7 +703,8 @@ fn run_predict(args: PredictArgs) -> Result<(), String> {
             "nothing to score: give names as arguments or --input FILE (- for stdin)".into(),
         );
     }
-    let model = load_model(args.model.as_deref())?;
+    let mut model = load_model(args.model.as_deref())?;
+    model.use_device(args.common.device())?;
     let mut allow_text = String::new();
     for path in &args.allow {
         let text = std::fs::read_to_string(path)
@@ -778,7 +800,9 @@ fn run_serve(args: ServeArgs) -> Result<(), String> {
                 .into(),
         );
     }
-    let model = std::sync::Arc::new(load_model(args.model.as_deref())?);
+    let mut model = load_model(args.model.as_deref())?;
+    model.use_device(args.common.device())?;
+    let model = std::sync::Arc::new(model);
     let config = dga_lite::serve::ServeConfig {
         max_names: args.max_names,
         max_body_bytes: args.max_body,

@@ -171,6 +171,8 @@ pub struct TrainOptions {
     /// Draw a progress bar on a terminal.
     pub progress: bool,
     pub engine: Engine,
+    /// Where the training steps run. Validation and the test report are scored on the CPU.
+    pub device: crate::backend::Device,
 }
 
 impl Default for TrainOptions {
@@ -200,6 +202,7 @@ impl Default for TrainOptions {
             command: Vec::new(),
             progress: false,
             engine: Engine::Fast,
+            device: crate::backend::Device::Cpu,
         }
     }
 }
@@ -765,6 +768,40 @@ trait Trainable: Network {
         crate::model::head::dga_scores(&self.probabilities(indices), self.outputs())
     }
     fn into_net(self) -> Net;
+    /// The network and optimiser state moved to a GPU, for `--device cuda`.
+    fn on_gpu(&self, optimizer: &Optimizer) -> Result<Box<dyn GpuTraining<Self>>, TrainError> {
+        let _ = optimizer;
+        Err(TrainError::Invalid(
+            "this model does not train on --device cuda yet; use --device cpu".into(),
+        ))
+    }
+}
+
+/// Training steps on a GPU: the network and optimiser state stay on the device and come back
+/// to the host once per epoch (for validation, checkpoints and the model file).
+trait GpuTraining<N> {
+    fn step(&mut self, batch: &Batch, rng: &Rng) -> Result<(), TrainError>;
+    /// The summed loss since the last call.
+    fn take_loss(&mut self) -> Result<f64, TrainError>;
+    fn download(&self) -> Result<(N, Optimizer), TrainError>;
+}
+
+#[cfg(feature = "cuda")]
+impl GpuTraining<EndgameLstm> for crate::backend::cuda::endgame_lstm::GpuEndgame {
+    fn step(&mut self, b: &Batch, rng: &Rng) -> Result<(), TrainError> {
+        self.train_step(&b.indices, &b.labels, &b.weights, rng)
+            .map_err(|e| TrainError::Invalid(e.to_string()))
+    }
+
+    fn take_loss(&mut self) -> Result<f64, TrainError> {
+        crate::backend::cuda::endgame_lstm::GpuEndgame::take_loss(self)
+            .map_err(|e| TrainError::Invalid(e.to_string()))
+    }
+
+    fn download(&self) -> Result<(EndgameLstm, Optimizer), TrainError> {
+        crate::backend::cuda::endgame_lstm::GpuEndgame::download(self)
+            .map_err(|e| TrainError::Invalid(e.to_string()))
+    }
 }
 
 /// One training batch, gathered from the training split.
@@ -790,6 +827,16 @@ impl Trainable for EndgameLstm {
 
     fn into_net(self) -> Net {
         Net::EndgameLstm(self)
+    }
+
+    #[cfg(feature = "cuda")]
+    fn on_gpu(&self, optimizer: &Optimizer) -> Result<Box<dyn GpuTraining<Self>>, TrainError> {
+        use crate::backend::cuda::{Gpu, endgame_lstm::GpuEndgame};
+        let gpu = Gpu::open(0).map_err(|e| TrainError::Invalid(e.to_string()))?;
+        eprintln!("training on {}", gpu.describe());
+        let on_gpu = GpuEndgame::new(gpu, self, optimizer)
+            .map_err(|e| TrainError::Invalid(e.to_string()))?;
+        Ok(Box::new(on_gpu))
     }
 }
 
@@ -874,6 +921,10 @@ fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
     };
     let checkpoint_path = options.checkpoint.as_ref().or(options.resume.as_ref());
     let mut gathered = Batch::default();
+    let mut gpu = match options.device {
+        crate::backend::Device::Cpu => None,
+        crate::backend::Device::Cuda => Some(state.net.on_gpu(&state.optimizer)?),
+    };
     while !state.stopped && state.epoch < options.epochs {
         let epoch = state.epoch + 1;
         let started = Instant::now();
@@ -896,14 +947,26 @@ fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
                 gathered.weights.push(train_split.weights[i]);
             }
             let step_rng = dropout_root.fork(state.step);
-            let (loss, grad) = state.net.batch(options.engine, &gathered, &step_rng);
-            let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
-            state.optimizer.step(&mut state.net.tensors_mut(), &grads);
+            if let Some(gpu) = gpu.as_mut() {
+                // The loss stays on the device until the epoch ends.
+                gpu.step(&gathered, &step_rng)?;
+            } else {
+                let (loss, grad) = state.net.batch(options.engine, &gathered, &step_rng);
+                let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
+                state.optimizer.step(&mut state.net.tensors_mut(), &grads);
+                loss_sum += loss;
+                bar.set_message(format!(
+                    "loss {:.4}",
+                    loss_sum / (seen_names + batch.len()) as f64
+                ));
+            }
             state.step += 1;
-            loss_sum += loss;
             seen_names += batch.len();
             bar.inc(batch.len() as u64);
-            bar.set_message(format!("loss {:.4}", loss_sum / seen_names as f64));
+        }
+        if let Some(gpu) = gpu.as_mut() {
+            loss_sum = gpu.take_loss()?;
+            (state.net, state.optimizer) = gpu.download()?;
         }
         bar.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();

@@ -259,7 +259,17 @@ fn multiclass_runs_are_reproducible_and_class_weights_change_them() {
         std::fs::read(&weighted).unwrap()
     );
     // Capping each family (capped per-class sampling) is recorded in the split sizes.
-    let capped = train(dir.path(), "c.safetensors", &["--max-per-class", "50"]);
+    let split = dir.path().join("split.csv");
+    let capped = train(
+        dir.path(),
+        "c.safetensors",
+        &[
+            "--max-per-class",
+            "50",
+            "--split-out",
+            split.to_str().unwrap(),
+        ],
+    );
     let info = ok(&dga_lite(&[
         "model",
         "info",
@@ -279,4 +289,22 @@ fn multiclass_runs_are_reproducible_and_class_weights_change_them() {
         total("train", "dga") + total("val", "dga") + total("test", "dga"),
         105
     );
+    // --split-out lists the same names, each with its class and split.
+    let text = std::fs::read_to_string(&split).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("name,family,class,split"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 155);
+    let count = |split: &str, class: &str| {
+        rows.iter()
+            .filter(|r| r[3] == split && (class == "dga") == (r[2] != "benign"))
+            .count() as u64
+    };
+    for split in ["train", "val", "test"] {
+        assert_eq!(count(split, "benign"), total(split, "benign"), "{split}");
+        assert_eq!(count(split, "dga"), total(split, "dga"), "{split}");
+    }
+    let tiny: Vec<&Vec<&str>> = rows.iter().filter(|r| r[1] == "tiny").collect();
+    assert_eq!(tiny.len(), 5);
+    assert!(tiny.iter().all(|r| r[2] == "other_dga"), "{tiny:?}");
 }

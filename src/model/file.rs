@@ -166,6 +166,29 @@ impl PartialEq for ScorerCache {
     }
 }
 
+/// The model's copy on a GPU, when scoring runs there (`--device cuda`). Never compared.
+#[derive(Clone, Default)]
+struct GpuCopy {
+    #[cfg(feature = "cuda")]
+    lstm: Option<std::sync::Arc<std::sync::Mutex<crate::backend::cuda::endgame_lstm::GpuEndgame>>>,
+}
+
+impl std::fmt::Debug for GpuCopy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GpuCopy")
+    }
+}
+
+impl PartialEq for GpuCopy {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// Names per GPU scoring launch.
+#[cfg(feature = "cuda")]
+const GPU_SCORE_BLOCK: usize = 16384;
+
 /// A trained model: architecture and weights, vocabulary, decision threshold, provenance.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelFile {
@@ -179,6 +202,7 @@ pub struct ModelFile {
     /// models. Read-only (through `classes()`), so it always matches the model's outputs.
     classes: Vec<String>,
     scorer: ScorerCache,
+    gpu: GpuCopy,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -204,6 +228,38 @@ impl ModelFile {
             training,
             classes: Vec::new(),
             scorer: ScorerCache::default(),
+            gpu: GpuCopy::default(),
+        }
+    }
+
+    /// Moves scoring to `device`: for `cuda`, opens the GPU, compiles the kernels and uploads
+    /// the weights; every later `probabilities` / `score_names` call runs there.
+    pub fn use_device(&mut self, device: crate::backend::Device) -> Result<(), String> {
+        match device {
+            crate::backend::Device::Cpu => {
+                self.gpu = GpuCopy::default();
+                Ok(())
+            }
+            #[cfg(feature = "cuda")]
+            crate::backend::Device::Cuda => {
+                use crate::backend::cuda::{Gpu, endgame_lstm::GpuEndgame};
+                let Net::EndgameLstm(net) = &self.net else {
+                    return Err(format!(
+                        "{} models do not run on --device cuda yet; use --device cpu",
+                        self.net.architecture()
+                    ));
+                };
+                let gpu = Gpu::open(0).map_err(|e| e.to_string())?;
+                let optimizer = crate::nn::Optimizer::new(crate::nn::OptimizerConfig::rmsprop());
+                let on_gpu = GpuEndgame::new(gpu, net, &optimizer).map_err(|e| e.to_string())?;
+                self.gpu.lstm = Some(std::sync::Arc::new(std::sync::Mutex::new(on_gpu)));
+                Ok(())
+            }
+            #[cfg(not(feature = "cuda"))]
+            crate::backend::Device::Cuda => Err(
+                "this build has no CUDA backend (built without the `cuda` feature); use --device cpu"
+                    .into(),
+            ),
         }
     }
 
@@ -243,6 +299,16 @@ impl ModelFile {
     /// probability of DGA per name for a binary model, one per class for a multiclass model.
     pub fn probabilities<S: AsRef<str>>(&self, names: &[S]) -> Vec<f32> {
         let indices = self.vocab.encode_batch(names);
+        #[cfg(feature = "cuda")]
+        if let Some(gpu) = &self.gpu.lstm {
+            let mut gpu = gpu.lock().unwrap_or_else(|e| e.into_inner());
+            match gpu.probabilities(&indices, GPU_SCORE_BLOCK) {
+                Ok(p) => return p,
+                // A device that fails mid-run (reset, lost) must not lose names: say so
+                // and fall back to the CPU, which computes the same function.
+                Err(e) => eprintln!("GPU scoring failed ({e}); scoring on the CPU"),
+            }
+        }
         match &self.net {
             Net::EndgameLstm(net) => self
                 .scorer

@@ -1,0 +1,235 @@
+//! The CUDA backend. On any machine: every kernel the backend loads is in the sources, the
+//! kernels compile with NVRTC where libnvrtc is installed, and `--device cuda` without a GPU is
+//! a clear error. On a machine with a GPU: the GPU computes what the CPU reference computes
+//! (loss, every gradient, weights after optimiser steps, probabilities) to about 1e-4 relative.
+//! Tests that need NVRTC or a GPU say SKIPPED and why when they cannot run.
+#![cfg(feature = "cuda")]
+
+mod common;
+
+use dga_lite::backend::cuda::endgame_lstm::{GpuEndgame, batch_mask};
+use dga_lite::backend::cuda::{Gpu, kernels};
+use dga_lite::encode::MAXLEN;
+use dga_lite::model::{self, EndgameConfig, EndgameLstm, Network};
+use dga_lite::nn::{Optimizer, OptimizerConfig, RecurrentActivation};
+use dga_lite::rng::Rng;
+
+#[test]
+fn every_kernel_the_backend_loads_is_in_the_sources() {
+    let program = kernels::program();
+    for name in kernels::KERNELS {
+        assert!(
+            program.contains(&format!("__global__ void {name}(")),
+            "kernel {name} is not defined in kernels/"
+        );
+    }
+    assert_eq!(
+        program.matches("__global__ void").count(),
+        kernels::KERNELS.len(),
+        "a kernel in kernels/ is not in KERNELS"
+    );
+}
+
+#[test]
+fn kernels_compile_with_nvrtc_for_ampere_and_hopper() {
+    if !kernels::nvrtc_present() {
+        eprintln!(
+            "SKIPPED: libnvrtc not found (pip install nvidia-cuda-nvrtc-cu12, then put its lib folder on LD_LIBRARY_PATH)"
+        );
+        return;
+    }
+    eprintln!("NVRTC {:?}", kernels::nvrtc_version());
+    for capability in [(8, 0), (8, 6), (9, 0)] {
+        let cubin = kernels::compile_cubin(capability)
+            .unwrap_or_else(|e| panic!("sm_{}{}: {e}", capability.0, capability.1));
+        assert_eq!(&cubin[..4], b"\x7fELF", "a CUBIN is an ELF image");
+        eprintln!(
+            "sm_{}{}: {} bytes of CUBIN",
+            capability.0,
+            capability.1,
+            cubin.len()
+        );
+    }
+}
+
+#[test]
+fn asking_for_cuda_without_a_gpu_is_a_clear_error_not_a_panic() {
+    if Gpu::open(0).is_ok() {
+        eprintln!("SKIPPED: this machine has a GPU");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (benign, dga) = common::write_training_files(dir.path(), 50);
+    let out = dir.path().join("m.safetensors");
+    let train = [
+        "train",
+        "--device",
+        "cuda",
+        "--benign",
+        benign.to_str().unwrap(),
+        "--dga",
+        dga.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    for args in [
+        &["predict", "--device", "cuda", "google.com"][..],
+        &train[..],
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_dga-lite"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("--device cpu"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    assert!(
+        !out.exists(),
+        "no model is written when training cannot start"
+    );
+}
+
+/// A GPU, or `None` with the reason printed.
+fn gpu() -> Option<Gpu> {
+    match Gpu::open(0) {
+        Ok(gpu) => {
+            eprintln!("GPU: {}", gpu.describe());
+            Some(gpu)
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: {e}");
+            None
+        }
+    }
+}
+
+/// `[n, MAXLEN]` indices of names with random lengths (as tests/fast_cpu.rs).
+fn random_batch(n: usize, vocab: usize, rng: &mut Rng) -> Vec<u8> {
+    let mut indices = vec![0u8; n * MAXLEN];
+    for row in indices.chunks_exact_mut(MAXLEN) {
+        let len = match rng.below(5) {
+            0 => 0,
+            1 => MAXLEN,
+            _ => 1 + rng.below(30),
+        };
+        for v in &mut row[MAXLEN - len..] {
+            *v = 1 + rng.below(vocab - 1) as u8;
+        }
+    }
+    indices
+}
+
+/// Worst `|gpu - cpu| / (|cpu| + max|cpu|)` over a tensor, ignoring differences below 1e-6.
+fn worst(gpu: &[f32], cpu: &[f32]) -> f64 {
+    let scale = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+    gpu.iter()
+        .zip(cpu)
+        .map(|(&a, &b)| {
+            ((a as f64 - b as f64).abs() - 1e-6).max(0.0) / (b.abs() as f64 + scale + 1e-30)
+        })
+        .fold(0.0, f64::max)
+}
+
+const TOLERANCE: f64 = 1e-4;
+
+fn lstm_parity(gpu: Gpu, config: EndgameConfig, optimizer: OptimizerConfig, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let vocab = 40;
+    let net = EndgameLstm::new(config, vocab, &mut rng);
+    let n = 128;
+    let indices = random_batch(n, vocab, &mut rng);
+    let classes = config.outputs.max(2);
+    let labels: Vec<f32> = (0..n).map(|_| rng.below(classes) as f32).collect();
+    let weights: Vec<f32> = (0..n).map(|_| rng.uniform(0.5, 2.0)).collect();
+    let step_rng = Rng::new(seed ^ 7);
+
+    // One step: gradients.
+    let (_, cpu_grad) = model::batch_loss_and_grads(&net, &indices, &labels, &weights, &step_rng);
+    let mut on_gpu = GpuEndgame::new(gpu, &net, &Optimizer::new(optimizer)).unwrap();
+    on_gpu
+        .train_step(&indices, &labels, &weights, &step_rng)
+        .unwrap();
+    let mut failures = Vec::new();
+    for ((name, cpu), gpu) in cpu_grad
+        .tensors()
+        .into_iter()
+        .zip(on_gpu.gradients().unwrap())
+    {
+        let w = worst(&gpu[..cpu.len()], cpu);
+        eprintln!("grad {name:<24} worst relative difference {w:.2e}");
+        if w > TOLERANCE {
+            failures.push(format!("grad {name}: {w:.2e}"));
+        }
+    }
+
+    // Two more steps, then weights, optimiser state and probabilities.
+    let mut cpu_net = net.clone();
+    let mut cpu_opt = Optimizer::new(optimizer);
+    for step in 0..3u64 {
+        let rng = if step == 0 {
+            step_rng.clone()
+        } else {
+            Rng::new(seed ^ (7 + step))
+        };
+        let (_, grad) = model::batch_loss_and_grads(&cpu_net, &indices, &labels, &weights, &rng);
+        let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
+        cpu_opt.step(&mut cpu_net.tensors_mut(), &grads);
+        if step > 0 {
+            on_gpu
+                .train_step(&indices, &labels, &weights, &rng)
+                .unwrap();
+        }
+    }
+    let (gpu_net, gpu_opt) = on_gpu.download().unwrap();
+    for ((name, cpu), (_, gpu)) in cpu_net.tensors().into_iter().zip(gpu_net.tensors()) {
+        let w = worst(gpu, cpu);
+        eprintln!("{name:<24} after 3 steps: worst relative difference {w:.2e}");
+        if w > TOLERANCE {
+            failures.push(format!("{name} after 3 steps: {w:.2e}"));
+        }
+    }
+    assert_eq!(gpu_opt.steps, cpu_opt.steps);
+    let cpu_p = model::probabilities(&cpu_net, &indices);
+    let gpu_p = on_gpu.probabilities(&indices, 50).unwrap();
+    let w = worst(&gpu_p, &cpu_p);
+    eprintln!("probabilities: worst relative difference {w:.2e}");
+    if w > TOLERANCE {
+        failures.push(format!("probabilities: {w:.2e}"));
+    }
+    let loss_gpu = on_gpu.take_loss().unwrap();
+    assert!(loss_gpu.is_finite() && loss_gpu > 0.0);
+    assert!(
+        failures.is_empty(),
+        "GPU differs from the CPU reference: {failures:#?}"
+    );
+}
+
+#[test]
+fn gpu_lstm_matches_the_cpu_reference() {
+    let Some(gpu) = gpu() else { return };
+    lstm_parity(gpu, EndgameConfig::default(), OptimizerConfig::rmsprop(), 1);
+}
+
+#[test]
+fn gpu_multiclass_hard_sigmoid_adam_matches_the_cpu_reference() {
+    let Some(gpu) = gpu() else { return };
+    let config = EndgameConfig {
+        outputs: 12,
+        recurrent_activation: RecurrentActivation::HardSigmoid,
+        ..EndgameConfig::default()
+    };
+    lstm_parity(gpu, config, OptimizerConfig::adam(), 2);
+}
+
+#[test]
+fn the_gpu_dropout_mask_is_the_cpu_one() {
+    // Needs no GPU: the mask the GPU path uploads is drawn chunk by chunk like the CPU's.
+    let step_rng = Rng::new(3);
+    let mask = batch_mask(0.5, 70, 4, &step_rng);
+    assert_eq!(mask.len(), 280);
+    let dropout = dga_lite::nn::Dropout { rate: 0.5 };
+    let second_chunk = dropout.mask(32, 4, &mut step_rng.fork(1));
+    assert_eq!(&mask[32 * 4..64 * 4], second_chunk.as_slice().unwrap());
+}
