@@ -64,46 +64,67 @@ def main():
     ap.add_argument("--score-names", type=int, default=20480)
     ap.add_argument("--latency-runs", type=int, default=200)
     ap.add_argument("--model", choices=["endgame-lstm", "snowman-cnn"], default="endgame-lstm")
+    # GPU runs (`dga-lite bench --device cuda`): nn.LSTM uses cuDNN there; TF32 stays off, as
+    # our kernels compute in plain f32.
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--batch", type=int, default=128, help="training batch")
+    ap.add_argument("--score-batch", type=int, default=1024)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
+    device = torch.device(args.device)
+    if args.device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+    def sync():
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+
     names = [line.strip() for line in open(args.names) if line.strip()]
     x, vocab = encode(names)
     y = torch.tensor([float(i % 2) for i in range(len(names))])
-    model = EndgameLstm(vocab) if args.model == "endgame-lstm" else SnowmanCnn(vocab)
+    x, y = x.to(device), y.to(device)
+    model = (EndgameLstm(vocab) if args.model == "endgame-lstm" else SnowmanCnn(vocab)).to(device)
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
     loss_fn = torch.nn.BCEWithLogitsLoss()
+    batch = args.batch
 
     def train(count):
         model.train()
-        for start in range(0, count, 128):
-            xb, yb = x[start % len(x):][:128], y[start % len(y):][:128]
+        for start in range(0, count, batch):
+            xb, yb = x[start % len(x):][:batch], y[start % len(y):][:batch]
             opt.zero_grad()
             loss_fn(model(xb), yb).backward()
             opt.step()
+        sync()
 
-    train(256)  # warm-up
+    train(2 * batch)  # warm-up
+    count = max(args.train_names, 20 * batch) if args.device == "cuda" else args.train_names
     t = time.perf_counter()
-    train(args.train_names)
-    train_rate = args.train_names / (time.perf_counter() - t)
+    train(count)
+    train_rate = count / (time.perf_counter() - t)
 
     model.eval()
+    sb = args.score_batch
     with torch.no_grad():
-        model(x[:1024])
+        model(x[:sb])
+        sync()
         t = time.perf_counter()
         done = 0
-        while done < args.score_names:
+        target = max(args.score_names, 20 * sb) if args.device == "cuda" else args.score_names
+        while done < target:
             start = done % len(x)
-            done += len(model(x[start:start + 1024]))
+            done += len(torch.sigmoid(model(x[start:start + sb])).cpu())
         score_rate = done / (time.perf_counter() - t)
         one = x[:1]
         times = []
         for _ in range(args.latency_runs):
             t = time.perf_counter()
-            torch.sigmoid(model(one))
+            torch.sigmoid(model(one)).cpu()
             times.append(time.perf_counter() - t)
     json.dump({
-        "peer": f"PyTorch {torch.__version__}",
+        "peer": f"PyTorch {torch.__version__}" + (f" on {torch.cuda.get_device_name()}" if args.device == "cuda" else ""),
         "train_names_per_s": train_rate,
         "score_names_per_s": score_rate,
         "latency_us": statistics.median(times) * 1e6,

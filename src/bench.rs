@@ -186,3 +186,102 @@ pub fn measure_ours(model: BenchModel, names: &[String], options: &BenchOptions)
         peak_rss_mb: peak_rss_mb(),
     }
 }
+
+/// What the GPU measured for one model at one batch size.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct GpuMeasurement {
+    pub device: String,
+    pub train_names_per_s: f64,
+    pub score_names_per_s: f64,
+    pub latency_us: f64,
+}
+
+/// Measures one of our models on the GPU: training at `batch` names per step (`train_names`
+/// names, after a warm-up), scoring at `batch` names per launch, and one name's latency. Every
+/// timing ends with a read back from the device, so queued work is included.
+#[cfg(feature = "cuda")]
+pub fn measure_gpu(
+    model: BenchModel,
+    names: &[String],
+    batch: usize,
+    options: &BenchOptions,
+) -> Result<GpuMeasurement, String> {
+    use crate::backend::cuda::{Gpu, endgame_lstm::GpuEndgame, snowman_cnn::GpuSnowman};
+    let err = |e: crate::backend::cuda::CudaError| e.to_string();
+    let gpu = Gpu::open(0).map_err(err)?;
+    let device = gpu.describe();
+    let vocab = Vocab::from_names(names.iter().map(String::as_str));
+    let indices = vocab.encode_batch(names);
+    let n = names.len();
+    let labels: Vec<f32> = (0..n).map(|i| (i % 2) as f32).collect();
+    let weights = vec![1.0f32; n];
+    let optimizer = Optimizer::new(OptimizerConfig::rmsprop());
+    let rows = |start: usize, count: usize| &indices[start * MAXLEN..(start + count) * MAXLEN];
+    // Both GPU models have the same shape of interface; a small macro times either.
+    macro_rules! time_model {
+        ($m:expr) => {{
+            let mut m = $m.map_err(err)?;
+            let mut train = |count: usize| -> Result<usize, String> {
+                let (mut done, mut k) = (0, 0u64);
+                while done < count {
+                    let start = done % n;
+                    let take = batch.min(n - start);
+                    let rng = Rng::new(k);
+                    m.train_step(
+                        rows(start, take),
+                        &labels[start..start + take],
+                        &weights[start..start + take],
+                        &rng,
+                    )
+                    .map_err(err)?;
+                    done += take;
+                    k += 1;
+                }
+                m.take_loss().map_err(err)?;
+                Ok(done)
+            };
+            train(2 * batch)?;
+            let started = Instant::now();
+            let trained = train(options.train_names.max(20 * batch))?;
+            let train_rate = trained as f64 / started.elapsed().as_secs_f64();
+            m.probabilities(rows(0, batch.min(n)), batch).map_err(err)?;
+            let started = Instant::now();
+            let mut scored = 0;
+            while scored < options.score_names.max(20 * batch) {
+                let start = scored % n;
+                let take = batch.min(n - start);
+                m.probabilities(rows(start, take), batch).map_err(err)?;
+                scored += take;
+            }
+            let score_rate = scored as f64 / started.elapsed().as_secs_f64();
+            let mut times = Vec::with_capacity(options.latency_runs);
+            for _ in 0..options.latency_runs {
+                let t = Instant::now();
+                std::hint::black_box(m.probabilities(rows(0, 1), 1).map_err(err)?);
+                times.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            times.sort_by(f64::total_cmp);
+            (
+                train_rate,
+                score_rate,
+                times.get(times.len() / 2).copied().unwrap_or(0.0),
+            )
+        }};
+    }
+    let (train_names_per_s, score_names_per_s, latency_us) = match model {
+        BenchModel::EndgameLstm => {
+            let net = EndgameLstm::new(EndgameConfig::default(), vocab.size(), &mut Rng::new(1));
+            time_model!(GpuEndgame::new(gpu, &net, &optimizer))
+        }
+        BenchModel::SnowmanCnn => {
+            let net = SnowmanCnn::new(SnowmanConfig::default(), vocab.size(), &mut Rng::new(1));
+            time_model!(GpuSnowman::new(gpu, &net, &optimizer))
+        }
+    };
+    Ok(GpuMeasurement {
+        device,
+        train_names_per_s,
+        score_names_per_s,
+        latency_us,
+    })
+}

@@ -77,7 +77,7 @@ struct Common {
     device: DeviceArg,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
 enum DeviceArg {
     Cpu,
     Cuda,
@@ -337,6 +337,10 @@ struct BenchArgs {
     /// Measure only dga-lite.
     #[arg(long)]
     no_peer: bool,
+    /// Devices to measure, comma separated: `cpu`, `cuda` (training and scoring at batch 128
+    /// and 4096 on the GPU, beside the CPU and PyTorch on the same GPU), or `cpu,cuda`.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "cpu")]
+    device: Vec<DeviceArg>,
 }
 
 #[derive(Args)]
@@ -882,23 +886,35 @@ fn run_bench(args: BenchArgs) -> Result<(), String> {
         score_names: args.score_names,
         latency_runs: 200,
     };
-    println!(
-        "{:<14} {:<8} {:<32} {:>12} {:>12} {:>8}",
-        "model", "threads", "metric", "dga-lite", "PyTorch", "ratio"
-    );
     let models = [
         bench::BenchModel::EndgameLstm,
         bench::BenchModel::SnowmanCnn,
     ];
+    let on = |d: DeviceArg| args.device.contains(&d);
+    // CPU training and scoring rates at the largest thread count, per model, for the GPU table.
+    let mut cpu_rates: Vec<(bench::BenchModel, f64, f64)> = Vec::new();
+    if on(DeviceArg::Cpu) {
+        println!(
+            "{:<14} {:<8} {:<32} {:>12} {:>12} {:>8}",
+            "model", "threads", "metric", "dga-lite", "PyTorch", "ratio"
+        );
+    }
+    let cpu_runs = if on(DeviceArg::Cpu) {
+        args.threads.clone()
+    } else {
+        Vec::new()
+    };
     for (model, threads) in models
         .iter()
-        .flat_map(|&m| args.threads.iter().map(move |&t| (m, t)))
+        .flat_map(|&m| cpu_runs.iter().map(move |&t| (m, t)))
     {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .map_err(|e| e.to_string())?;
         let ours = pool.install(|| bench::measure_ours(model, &names, &options));
+        cpu_rates.retain(|(m, _, _)| *m != model);
+        cpu_rates.push((model, ours.train_names_per_s, ours.score_names_per_s));
         let peer = if args.no_peer {
             Err("not run (--no-peer)".to_string())
         } else {
@@ -947,9 +963,146 @@ fn run_bench(args: BenchArgs) -> Result<(), String> {
             println!("{:<14} {threads:<8} (PyTorch peer: {why})", model.name());
         }
     }
-    println!("ratio: how many times better dga-lite is (speed, or lower latency and memory).");
+    if on(DeviceArg::Cpu) {
+        println!("ratio: how many times better dga-lite is (speed, or lower latency and memory).");
+    }
+    let outcome = if on(DeviceArg::Cuda) {
+        gpu_bench(&args, &names, &names_file, &options, &cpu_rates)
+    } else {
+        Ok(())
+    };
     let _ = std::fs::remove_file(&names_file);
+    outcome
+}
+
+/// The GPU table of `bench --device cuda`: our kernels and PyTorch (cuDNN) on the same GPU,
+/// and the CPU beside them when it was measured in the same run.
+#[cfg(feature = "cuda")]
+fn gpu_bench(
+    args: &BenchArgs,
+    names: &[String],
+    names_file: &std::path::Path,
+    options: &bench::BenchOptions,
+    cpu_rates: &[(bench::BenchModel, f64, f64)],
+) -> Result<(), String> {
+    const EPOCH_NAMES: f64 = 1.1e6;
+    println!(
+        "\n{:<14} {:<6} {:<30} {:>12} {:>12} {:>8} {:>12} {:>8}",
+        "model",
+        "batch",
+        "metric",
+        "dga-lite GPU",
+        "dga-lite CPU",
+        "GPU/CPU",
+        "PyTorch GPU",
+        "ours/PT"
+    );
+    let threads = args.threads.iter().copied().max().unwrap_or(1);
+    for model in [
+        bench::BenchModel::EndgameLstm,
+        bench::BenchModel::SnowmanCnn,
+    ] {
+        let cpu = cpu_rates.iter().find(|(m, _, _)| *m == model);
+        for batch in [128usize, 4096] {
+            let ours = bench::measure_gpu(model, names, batch, options)?;
+            let peer = if args.no_peer {
+                Err("not run (--no-peer)".to_string())
+            } else {
+                run_gpu_peer(args, model, names_file, threads, batch)
+            };
+            let rows = [
+                (
+                    "training names/s",
+                    ours.train_names_per_s,
+                    cpu.map(|c| c.1),
+                    peer.as_ref().ok().map(|p| p.train_names_per_s),
+                ),
+                (
+                    "epoch of 1.1M names (s)",
+                    EPOCH_NAMES / ours.train_names_per_s,
+                    cpu.map(|c| EPOCH_NAMES / c.1),
+                    peer.as_ref()
+                        .ok()
+                        .map(|p| EPOCH_NAMES / p.train_names_per_s),
+                ),
+                (
+                    "scoring names/s",
+                    ours.score_names_per_s,
+                    cpu.map(|c| c.2),
+                    peer.as_ref().ok().map(|p| p.score_names_per_s),
+                ),
+            ];
+            for (k, (metric, gpu, cpu, peer)) in rows.into_iter().enumerate() {
+                // Epochs are times (lower is better); the rest are rates.
+                let better = |a: f64, b: f64| if k == 1 { b / a } else { a / b };
+                let text = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+                let ratio = |v: Option<f64>| {
+                    v.filter(|v| *v > 0.0)
+                        .map_or("-".into(), |v| format!("{:.2}x", better(gpu, v)))
+                };
+                println!(
+                    "{:<14} {batch:<6} {metric:<30} {gpu:>12.1} {:>12} {:>8} {:>12} {:>8}",
+                    model.name(),
+                    text(cpu),
+                    ratio(cpu),
+                    text(peer),
+                    ratio(peer)
+                );
+            }
+            if let Err(why) = &peer {
+                println!("{:<14} {batch:<6} (PyTorch GPU peer: {why})", model.name());
+            }
+            println!("{:<14} {batch:<6} on {}", model.name(), ours.device);
+        }
+    }
+    println!(
+        "CPU column: the CPU run above at {threads} threads, batch 128 (training) and 1024 (scoring)."
+    );
     Ok(())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn gpu_bench(
+    _: &BenchArgs,
+    _: &[String],
+    _: &std::path::Path,
+    _: &bench::BenchOptions,
+    _: &[(bench::BenchModel, f64, f64)],
+) -> Result<(), String> {
+    Err("this build has no CUDA backend (built without the `cuda` feature)".into())
+}
+
+/// The PyTorch peer on the GPU at one batch size.
+#[cfg(feature = "cuda")]
+fn run_gpu_peer(
+    args: &BenchArgs,
+    model: bench::BenchModel,
+    names_file: &std::path::Path,
+    threads: usize,
+    batch: usize,
+) -> Result<bench::Measurement, String> {
+    let batch = batch.to_string();
+    let output = std::process::Command::new(&args.python)
+        .arg(&args.peer_script)
+        .args(["--names", &names_file.to_string_lossy()])
+        .args(["--threads", &threads.to_string(), "--model", model.name()])
+        .args([
+            "--device",
+            "cuda",
+            "--batch",
+            &batch,
+            "--score-batch",
+            &batch,
+        ])
+        .args(["--train-names", &args.train_names.to_string()])
+        .args(["--score-names", &args.score_names.to_string()])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", args.python))?;
+    if !output.status.success() {
+        let err = String::from_utf8_lossy(&output.stderr);
+        return Err(err.lines().last().unwrap_or("failed").to_string());
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("peer output: {e}"))
 }
 
 fn main() -> ExitCode {

@@ -772,7 +772,8 @@ trait Trainable: Network {
     fn on_gpu(&self, optimizer: &Optimizer) -> Result<Box<dyn GpuTraining<Self>>, TrainError> {
         let _ = optimizer;
         Err(TrainError::Invalid(
-            "this model does not train on --device cuda yet; use --device cpu".into(),
+            "this build has no CUDA backend (built without the `cuda` feature); use --device cpu"
+                .into(),
         ))
     }
 }
@@ -786,22 +787,38 @@ trait GpuTraining<N> {
     fn download(&self) -> Result<(N, Optimizer), TrainError>;
 }
 
+/// `GpuTraining` for a GPU model type with inherent `train_step`, `take_loss`, `download`.
 #[cfg(feature = "cuda")]
-impl GpuTraining<EndgameLstm> for crate::backend::cuda::endgame_lstm::GpuEndgame {
-    fn step(&mut self, b: &Batch, rng: &Rng) -> Result<(), TrainError> {
-        self.train_step(&b.indices, &b.labels, &b.weights, rng)
-            .map_err(|e| TrainError::Invalid(e.to_string()))
-    }
+macro_rules! gpu_training {
+    ($gpu:ty, $net:ty) => {
+        impl GpuTraining<$net> for $gpu {
+            fn step(&mut self, b: &Batch, rng: &Rng) -> Result<(), TrainError> {
+                self.train_step(&b.indices, &b.labels, &b.weights, rng)
+                    .map_err(|e| TrainError::Invalid(e.to_string()))
+            }
 
-    fn take_loss(&mut self) -> Result<f64, TrainError> {
-        crate::backend::cuda::endgame_lstm::GpuEndgame::take_loss(self)
-            .map_err(|e| TrainError::Invalid(e.to_string()))
-    }
+            fn take_loss(&mut self) -> Result<f64, TrainError> {
+                <$gpu>::take_loss(self).map_err(|e| TrainError::Invalid(e.to_string()))
+            }
 
-    fn download(&self) -> Result<(EndgameLstm, Optimizer), TrainError> {
-        crate::backend::cuda::endgame_lstm::GpuEndgame::download(self)
-            .map_err(|e| TrainError::Invalid(e.to_string()))
-    }
+            fn download(&self) -> Result<($net, Optimizer), TrainError> {
+                <$gpu>::download(self).map_err(|e| TrainError::Invalid(e.to_string()))
+            }
+        }
+    };
+}
+
+#[cfg(feature = "cuda")]
+gpu_training!(crate::backend::cuda::endgame_lstm::GpuEndgame, EndgameLstm);
+#[cfg(feature = "cuda")]
+gpu_training!(crate::backend::cuda::snowman_cnn::GpuSnowman, SnowmanCnn);
+
+/// Opens the GPU for training, saying which it is.
+#[cfg(feature = "cuda")]
+fn open_gpu() -> Result<crate::backend::cuda::Gpu, TrainError> {
+    let gpu = crate::backend::cuda::Gpu::open(0).map_err(|e| TrainError::Invalid(e.to_string()))?;
+    eprintln!("training on {}", gpu.describe());
+    Ok(gpu)
 }
 
 /// One training batch, gathered from the training split.
@@ -831,10 +848,8 @@ impl Trainable for EndgameLstm {
 
     #[cfg(feature = "cuda")]
     fn on_gpu(&self, optimizer: &Optimizer) -> Result<Box<dyn GpuTraining<Self>>, TrainError> {
-        use crate::backend::cuda::{Gpu, endgame_lstm::GpuEndgame};
-        let gpu = Gpu::open(0).map_err(|e| TrainError::Invalid(e.to_string()))?;
-        eprintln!("training on {}", gpu.describe());
-        let on_gpu = GpuEndgame::new(gpu, self, optimizer)
+        use crate::backend::cuda::endgame_lstm::GpuEndgame;
+        let on_gpu = GpuEndgame::new(open_gpu()?, self, optimizer)
             .map_err(|e| TrainError::Invalid(e.to_string()))?;
         Ok(Box::new(on_gpu))
     }
@@ -855,6 +870,14 @@ impl Trainable for SnowmanCnn {
 
     fn into_net(self) -> Net {
         Net::SnowmanCnn(self)
+    }
+
+    #[cfg(feature = "cuda")]
+    fn on_gpu(&self, optimizer: &Optimizer) -> Result<Box<dyn GpuTraining<Self>>, TrainError> {
+        use crate::backend::cuda::snowman_cnn::GpuSnowman;
+        let on_gpu = GpuSnowman::new(open_gpu()?, self, optimizer)
+            .map_err(|e| TrainError::Invalid(e.to_string()))?;
+        Ok(Box::new(on_gpu))
     }
 }
 

@@ -8,9 +8,10 @@
 mod common;
 
 use dga_lite::backend::cuda::endgame_lstm::{GpuEndgame, batch_mask};
+use dga_lite::backend::cuda::snowman_cnn::GpuSnowman;
 use dga_lite::backend::cuda::{Gpu, kernels};
 use dga_lite::encode::MAXLEN;
-use dga_lite::model::{self, EndgameConfig, EndgameLstm, Network};
+use dga_lite::model::{self, EndgameConfig, EndgameLstm, Network, SnowmanCnn, SnowmanConfig};
 use dga_lite::nn::{Optimizer, OptimizerConfig, RecurrentActivation};
 use dga_lite::rng::Rng;
 
@@ -134,55 +135,77 @@ fn worst(gpu: &[f32], cpu: &[f32]) -> f64 {
 
 const TOLERANCE: f64 = 1e-4;
 
-fn lstm_parity(gpu: Gpu, config: EndgameConfig, optimizer: OptimizerConfig, seed: u64) {
+/// What the parity check needs from a model on the GPU.
+trait OnGpu<N>: Sized {
+    fn upload(gpu: Gpu, net: &N, optimizer: &Optimizer) -> Self;
+    fn step(&mut self, indices: &[u8], labels: &[f32], weights: &[f32], rng: &Rng);
+    fn grads(&self) -> Vec<Vec<f32>>;
+    fn back(&self) -> (N, Optimizer);
+    fn probabilities(&mut self, indices: &[u8]) -> Vec<f32>;
+    fn loss(&mut self) -> f64;
+}
+
+macro_rules! on_gpu {
+    ($gpu:ty, $net:ty) => {
+        impl OnGpu<$net> for $gpu {
+            fn upload(gpu: Gpu, net: &$net, optimizer: &Optimizer) -> Self {
+                <$gpu>::new(gpu, net, optimizer).unwrap()
+            }
+            fn step(&mut self, indices: &[u8], labels: &[f32], weights: &[f32], rng: &Rng) {
+                self.train_step(indices, labels, weights, rng).unwrap()
+            }
+            fn grads(&self) -> Vec<Vec<f32>> {
+                self.gradients().unwrap()
+            }
+            fn back(&self) -> ($net, Optimizer) {
+                self.download().unwrap()
+            }
+            fn probabilities(&mut self, indices: &[u8]) -> Vec<f32> {
+                // Blocks of 50 names: several launches, the last one partial.
+                <$gpu>::probabilities(self, indices, 50).unwrap()
+            }
+            fn loss(&mut self) -> f64 {
+                self.take_loss().unwrap()
+            }
+        }
+    };
+}
+
+on_gpu!(GpuEndgame, EndgameLstm);
+on_gpu!(GpuSnowman, SnowmanCnn);
+
+/// One step's gradients, then the weights and optimiser after three steps and the
+/// probabilities, GPU against the CPU reference, on a batch of 128 names.
+fn parity<N: Network, G: OnGpu<N>>(gpu: Gpu, net: N, optimizer: OptimizerConfig, seed: u64) {
     let mut rng = Rng::new(seed);
-    let vocab = 40;
-    let net = EndgameLstm::new(config, vocab, &mut rng);
+    let vocab = 40; // the nets below are built for 40 characters
     let n = 128;
     let indices = random_batch(n, vocab, &mut rng);
-    let classes = config.outputs.max(2);
+    let classes = net.outputs().max(2);
     let labels: Vec<f32> = (0..n).map(|_| rng.below(classes) as f32).collect();
     let weights: Vec<f32> = (0..n).map(|_| rng.uniform(0.5, 2.0)).collect();
-    let step_rng = Rng::new(seed ^ 7);
+    let step_rngs: Vec<Rng> = (0..3).map(|k| Rng::new(seed ^ (7 + k))).collect();
 
-    // One step: gradients.
-    let (_, cpu_grad) = model::batch_loss_and_grads(&net, &indices, &labels, &weights, &step_rng);
-    let mut on_gpu = GpuEndgame::new(gpu, &net, &Optimizer::new(optimizer)).unwrap();
-    on_gpu
-        .train_step(&indices, &labels, &weights, &step_rng)
-        .unwrap();
-    let mut failures = Vec::new();
-    for ((name, cpu), gpu) in cpu_grad
-        .tensors()
-        .into_iter()
-        .zip(on_gpu.gradients().unwrap())
-    {
-        let w = worst(&gpu[..cpu.len()], cpu);
-        eprintln!("grad {name:<24} worst relative difference {w:.2e}");
-        if w > TOLERANCE {
-            failures.push(format!("grad {name}: {w:.2e}"));
-        }
-    }
-
-    // Two more steps, then weights, optimiser state and probabilities.
+    let mut on_gpu = G::upload(gpu, &net, &Optimizer::new(optimizer));
     let mut cpu_net = net.clone();
     let mut cpu_opt = Optimizer::new(optimizer);
-    for step in 0..3u64 {
-        let rng = if step == 0 {
-            step_rng.clone()
-        } else {
-            Rng::new(seed ^ (7 + step))
-        };
-        let (_, grad) = model::batch_loss_and_grads(&cpu_net, &indices, &labels, &weights, &rng);
+    let mut failures = Vec::new();
+    for (step, rng) in step_rngs.iter().enumerate() {
+        let (_, grad) = model::batch_loss_and_grads(&cpu_net, &indices, &labels, &weights, rng);
+        on_gpu.step(&indices, &labels, &weights, rng);
+        if step == 0 {
+            for ((name, cpu), gpu) in grad.tensors().into_iter().zip(on_gpu.grads()) {
+                let w = worst(&gpu[..cpu.len()], cpu);
+                eprintln!("grad {name:<24} worst relative difference {w:.2e}");
+                if w > TOLERANCE {
+                    failures.push(format!("grad {name}: {w:.2e}"));
+                }
+            }
+        }
         let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
         cpu_opt.step(&mut cpu_net.tensors_mut(), &grads);
-        if step > 0 {
-            on_gpu
-                .train_step(&indices, &labels, &weights, &rng)
-                .unwrap();
-        }
     }
-    let (gpu_net, gpu_opt) = on_gpu.download().unwrap();
+    let (gpu_net, gpu_opt) = on_gpu.back();
     for ((name, cpu), (_, gpu)) in cpu_net.tensors().into_iter().zip(gpu_net.tensors()) {
         let w = worst(gpu, cpu);
         eprintln!("{name:<24} after 3 steps: worst relative difference {w:.2e}");
@@ -191,15 +214,23 @@ fn lstm_parity(gpu: Gpu, config: EndgameConfig, optimizer: OptimizerConfig, seed
         }
     }
     assert_eq!(gpu_opt.steps, cpu_opt.steps);
+    for (slot, (cpu, gpu)) in cpu_opt.slots.iter().zip(&gpu_opt.slots).enumerate() {
+        for (k, (c, g)) in cpu.iter().zip(gpu).enumerate() {
+            let w = worst(g, c);
+            if w > TOLERANCE {
+                failures.push(format!("optimiser slot {slot} tensor {k}: {w:.2e}"));
+            }
+        }
+    }
     let cpu_p = model::probabilities(&cpu_net, &indices);
-    let gpu_p = on_gpu.probabilities(&indices, 50).unwrap();
+    let gpu_p = on_gpu.probabilities(&indices);
     let w = worst(&gpu_p, &cpu_p);
     eprintln!("probabilities: worst relative difference {w:.2e}");
     if w > TOLERANCE {
         failures.push(format!("probabilities: {w:.2e}"));
     }
-    let loss_gpu = on_gpu.take_loss().unwrap();
-    assert!(loss_gpu.is_finite() && loss_gpu > 0.0);
+    let loss = on_gpu.loss();
+    assert!(loss.is_finite() && loss > 0.0, "epoch loss {loss}");
     assert!(
         failures.is_empty(),
         "GPU differs from the CPU reference: {failures:#?}"
@@ -209,7 +240,8 @@ fn lstm_parity(gpu: Gpu, config: EndgameConfig, optimizer: OptimizerConfig, seed
 #[test]
 fn gpu_lstm_matches_the_cpu_reference() {
     let Some(gpu) = gpu() else { return };
-    lstm_parity(gpu, EndgameConfig::default(), OptimizerConfig::rmsprop(), 1);
+    let net = EndgameLstm::new(EndgameConfig::default(), 40, &mut Rng::new(1));
+    parity::<_, GpuEndgame>(gpu, net, OptimizerConfig::rmsprop(), 1);
 }
 
 #[test]
@@ -220,7 +252,56 @@ fn gpu_multiclass_hard_sigmoid_adam_matches_the_cpu_reference() {
         recurrent_activation: RecurrentActivation::HardSigmoid,
         ..EndgameConfig::default()
     };
-    lstm_parity(gpu, config, OptimizerConfig::adam(), 2);
+    let net = EndgameLstm::new(config, 40, &mut Rng::new(2));
+    parity::<_, GpuEndgame>(gpu, net, OptimizerConfig::adam(), 2);
+}
+
+#[test]
+fn gpu_cnn_matches_the_cpu_reference() {
+    let Some(gpu) = gpu() else { return };
+    let mut net = SnowmanCnn::new(SnowmanConfig::default(), 40, &mut Rng::new(3));
+    // Weights on a scale where ReLU and max are exercised (as tests/fast_cpu.rs).
+    net.embedding.weight.mapv_inplace(|v| v * 20.0);
+    parity::<_, GpuSnowman>(gpu, net, OptimizerConfig::rmsprop(), 3);
+}
+
+#[test]
+fn training_on_the_gpu_reaches_the_cpu_auc() {
+    let Some(_) = gpu() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (benign, dga) = common::write_training_files(dir.path(), 600);
+    let mut aucs = Vec::new();
+    for device in ["cpu", "cuda"] {
+        let out = dir.path().join(format!("{device}.safetensors"));
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_dga-lite"))
+            .args([
+                "train", "--device", device, "--quiet", "--epochs", "3", "--seed", "4",
+            ])
+            .args([
+                "--benign",
+                benign.to_str().unwrap(),
+                "--dga",
+                dga.to_str().unwrap(),
+            ])
+            .args(["--out", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let model = dga_lite::model::ModelFile::load(&out).unwrap();
+        let auc = model.training.test_metrics["auc"].as_f64().unwrap();
+        eprintln!("{device}: held-out AUC {auc:.5}");
+        aucs.push(auc);
+    }
+    assert!(
+        (aucs[0] - aucs[1]).abs() <= 0.001,
+        "CPU {} vs GPU {}",
+        aucs[0],
+        aucs[1]
+    );
 }
 
 #[test]

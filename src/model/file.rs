@@ -170,7 +170,27 @@ impl PartialEq for ScorerCache {
 #[derive(Clone, Default)]
 struct GpuCopy {
     #[cfg(feature = "cuda")]
-    lstm: Option<std::sync::Arc<std::sync::Mutex<crate::backend::cuda::endgame_lstm::GpuEndgame>>>,
+    model: Option<std::sync::Arc<std::sync::Mutex<OnGpu>>>,
+}
+
+/// A model's GPU copy, by architecture.
+#[cfg(feature = "cuda")]
+enum OnGpu {
+    EndgameLstm(Box<crate::backend::cuda::endgame_lstm::GpuEndgame>),
+    SnowmanCnn(Box<crate::backend::cuda::snowman_cnn::GpuSnowman>),
+}
+
+#[cfg(feature = "cuda")]
+impl OnGpu {
+    fn probabilities(
+        &mut self,
+        indices: &[u8],
+    ) -> Result<Vec<f32>, crate::backend::cuda::CudaError> {
+        match self {
+            OnGpu::EndgameLstm(m) => m.probabilities(indices, GPU_SCORE_BLOCK),
+            OnGpu::SnowmanCnn(m) => m.probabilities(indices, GPU_SCORE_BLOCK),
+        }
+    }
 }
 
 impl std::fmt::Debug for GpuCopy {
@@ -242,17 +262,20 @@ impl ModelFile {
             }
             #[cfg(feature = "cuda")]
             crate::backend::Device::Cuda => {
-                use crate::backend::cuda::{Gpu, endgame_lstm::GpuEndgame};
-                let Net::EndgameLstm(net) = &self.net else {
-                    return Err(format!(
-                        "{} models do not run on --device cuda yet; use --device cpu",
-                        self.net.architecture()
-                    ));
-                };
+                use crate::backend::cuda::{Gpu, endgame_lstm::GpuEndgame, snowman_cnn::GpuSnowman};
                 let gpu = Gpu::open(0).map_err(|e| e.to_string())?;
+                // Scoring needs no optimiser state; an empty one allocates almost nothing.
                 let optimizer = crate::nn::Optimizer::new(crate::nn::OptimizerConfig::rmsprop());
-                let on_gpu = GpuEndgame::new(gpu, net, &optimizer).map_err(|e| e.to_string())?;
-                self.gpu.lstm = Some(std::sync::Arc::new(std::sync::Mutex::new(on_gpu)));
+                let on_gpu = match &self.net {
+                    Net::EndgameLstm(net) => {
+                        GpuEndgame::new(gpu, net, &optimizer).map(|m| OnGpu::EndgameLstm(Box::new(m)))
+                    }
+                    Net::SnowmanCnn(net) => {
+                        GpuSnowman::new(gpu, net, &optimizer).map(|m| OnGpu::SnowmanCnn(Box::new(m)))
+                    }
+                };
+                let on_gpu = on_gpu.map_err(|e| e.to_string())?;
+                self.gpu.model = Some(std::sync::Arc::new(std::sync::Mutex::new(on_gpu)));
                 Ok(())
             }
             #[cfg(not(feature = "cuda"))]
@@ -300,9 +323,9 @@ impl ModelFile {
     pub fn probabilities<S: AsRef<str>>(&self, names: &[S]) -> Vec<f32> {
         let indices = self.vocab.encode_batch(names);
         #[cfg(feature = "cuda")]
-        if let Some(gpu) = &self.gpu.lstm {
+        if let Some(gpu) = &self.gpu.model {
             let mut gpu = gpu.lock().unwrap_or_else(|e| e.into_inner());
-            match gpu.probabilities(&indices, GPU_SCORE_BLOCK) {
+            match gpu.probabilities(&indices) {
                 Ok(p) => return p,
                 // A device that fails mid-run (reset, lost) must not lose names: say so
                 // and fall back to the CPU, which computes the same function.

@@ -7,11 +7,12 @@
 //! identity the fast CPU path uses: z_t = (E W + b)[x_t] + h_{t-1} U.
 
 use super::ops::{self, LstmTrace};
+use super::params::DeviceParams;
 use super::{CudaError, Gpu};
 use crate::encode::MAXLEN;
 use crate::model::{CHUNK_ROWS, EndgameLstm, Network};
 use crate::nn::lstm::RecurrentActivation;
-use crate::nn::{Dropout, Optimizer, OptimizerConfig};
+use crate::nn::{Dropout, Optimizer};
 use crate::rng::Rng;
 use cudarc::driver::CudaSlice;
 
@@ -82,12 +83,7 @@ pub struct GpuEndgame {
     gpu: Gpu,
     /// Host copy of the architecture (shapes, activation); weights are on the device.
     shape: EndgameLstm,
-    params: Vec<CudaSlice<f32>>,
-    grads: Vec<CudaSlice<f32>>,
-    optimizer: OptimizerConfig,
-    steps: u64,
-    /// Optimiser slots: `[slot][tensor]` (RMSprop 1, Adam 2), as `Optimizer::slots`.
-    slots: Vec<Vec<CudaSlice<f32>>>,
+    params: DeviceParams,
     buffers: Option<Buffers>,
     loss_total: CudaSlice<f64>,
 }
@@ -110,41 +106,14 @@ pub fn batch_mask(rate: f32, rows: usize, width: usize, step_rng: &Rng) -> Vec<f
 }
 
 impl GpuEndgame {
-    /// Uploads `net` and the optimiser's state (empty slots start at zero, as on the CPU).
+    /// Uploads `net` and the optimiser's state.
     pub fn new(gpu: Gpu, net: &EndgameLstm, optimizer: &Optimizer) -> Result<Self, CudaError> {
-        let tensors = net.tensors();
-        let params = tensors
-            .iter()
-            .map(|(_, t)| gpu.upload(t))
-            .collect::<Result<Vec<_>, _>>()?;
-        let grads = tensors
-            .iter()
-            .map(|(_, t)| gpu.zeros(t.len()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let slot_count = match optimizer.config {
-            OptimizerConfig::Rmsprop { .. } => 1,
-            OptimizerConfig::Adam { .. } => 2,
-        };
-        let mut slots = Vec::with_capacity(slot_count);
-        for s in 0..slot_count {
-            let mut slot = Vec::with_capacity(tensors.len());
-            for (k, (_, t)) in tensors.iter().enumerate() {
-                slot.push(match optimizer.slots.get(s).and_then(|v| v.get(k)) {
-                    Some(values) => gpu.upload(values)?,
-                    None => gpu.zeros(t.len())?,
-                });
-            }
-            slots.push(slot);
-        }
+        let params = DeviceParams::upload(&gpu, net, optimizer)?;
         let loss_total = gpu.stream.alloc_zeros::<f64>(1)?;
         Ok(GpuEndgame {
             gpu,
             shape: net.clone(),
             params,
-            grads,
-            optimizer: optimizer.config,
-            steps: optimizer.steps,
-            slots,
             buffers: None,
             loss_total,
         })
@@ -168,7 +137,7 @@ impl GpuEndgame {
             self.shape.embedding.weight.ncols(),
             self.shape.lstm.units(),
         );
-        let p = &self.params;
+        let p = &self.params.weights;
         ops::matmul(
             &self.gpu,
             &p[EMBEDDING],
@@ -212,7 +181,7 @@ impl GpuEndgame {
 
         // Forward.
         self.input_table(&mut b.table)?;
-        let p = &self.params;
+        let p = &self.params.weights;
         let trace = LstmTrace {
             gates: &mut b.gates,
             c_prev: &mut b.c_prev,
@@ -257,7 +226,7 @@ impl GpuEndgame {
         ops::accumulate_sum(gpu, &b.loss_rows, n, &mut self.loss_total)?;
 
         // Backward: the head, then the recurrence, then the input table's factors.
-        let gr = &mut self.grads;
+        let gr = &mut self.params.grads;
         ops::matmul(
             gpu,
             &b.dropped,
@@ -325,46 +294,7 @@ impl GpuEndgame {
         )?;
         ops::column_sums(gpu, &b.d_table, &mut gr[BIAS], v, g)?;
         self.buffers = Some(b);
-        self.update()
-    }
-
-    /// The optimiser's step over every tensor.
-    fn update(&mut self) -> Result<(), CudaError> {
-        self.steps += 1;
-        let gpu = &self.gpu;
-        match self.optimizer {
-            OptimizerConfig::Rmsprop { lr, rho, eps } => {
-                for ((w, g), ms) in self
-                    .params
-                    .iter_mut()
-                    .zip(&self.grads)
-                    .zip(self.slots[0].iter_mut())
-                {
-                    ops::rmsprop_step(gpu, w, g, ms, (lr, rho, eps))?;
-                }
-            }
-            OptimizerConfig::Adam {
-                lr,
-                beta1,
-                beta2,
-                eps,
-            } => {
-                // The step size as the CPU computes it, in f32.
-                let t = self.steps as i32;
-                let alpha = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
-                let (first, second) = self.slots.split_at_mut(1);
-                for (((w, g), m), v) in self
-                    .params
-                    .iter_mut()
-                    .zip(&self.grads)
-                    .zip(first[0].iter_mut())
-                    .zip(second[0].iter_mut())
-                {
-                    ops::adam_step(gpu, w, g, m, v, (alpha, beta1, beta2, eps))?;
-                }
-            }
-        }
-        Ok(())
+        self.params.update(&self.gpu)
     }
 
     /// The summed loss since the last call (reads it back: once per epoch).
@@ -376,32 +306,12 @@ impl GpuEndgame {
 
     /// The gradients of the last step, in `Network::tensors` order (for parity tests).
     pub fn gradients(&self) -> Result<Vec<Vec<f32>>, CudaError> {
-        self.grads.iter().map(|g| self.gpu.download(g)).collect()
+        self.params.gradients(&self.gpu)
     }
 
     /// The model and optimiser state, back on the host.
     pub fn download(&self) -> Result<(EndgameLstm, Optimizer), CudaError> {
-        let mut net = self.shape.clone();
-        for (dest, src) in net.tensors_mut().into_iter().zip(&self.params) {
-            let values = self.gpu.download(src)?;
-            dest.copy_from_slice(&values[..dest.len()]);
-        }
-        let mut slots = Vec::with_capacity(self.slots.len());
-        for slot in &self.slots {
-            let mut tensors = Vec::with_capacity(slot.len());
-            for (t, (_, shape)) in slot.iter().zip(net.tensors()) {
-                let mut values = self.gpu.download(t)?;
-                values.truncate(shape.len());
-                tensors.push(values);
-            }
-            slots.push(tensors);
-        }
-        let optimizer = Optimizer {
-            config: self.optimizer,
-            steps: self.steps,
-            slots: if self.steps == 0 { Vec::new() } else { slots },
-        };
-        Ok((net, optimizer))
+        self.params.download(&self.gpu, &self.shape)
     }
 
     /// Output probabilities `[n, outputs]` of `[n, MAXLEN]` indices (see
@@ -424,7 +334,7 @@ impl GpuEndgame {
                 gpu,
                 &b.indices,
                 &b.table,
-                &self.params[RECURRENT],
+                &self.params.weights[RECURRENT],
                 (rows, MAXLEN, h),
                 hard(&self.shape),
                 &mut b.h_last,
@@ -433,14 +343,20 @@ impl GpuEndgame {
             ops::matmul(
                 gpu,
                 &b.h_last,
-                &self.params[DENSE_KERNEL],
+                &self.params.weights[DENSE_KERNEL],
                 &mut b.logits,
                 (rows, k, h),
                 false,
                 false,
                 0.0,
             )?;
-            ops::add_bias_rows(gpu, &mut b.logits, &self.params[DENSE_BIAS], rows, k)?;
+            ops::add_bias_rows(
+                gpu,
+                &mut b.logits,
+                &self.params.weights[DENSE_BIAS],
+                rows,
+                k,
+            )?;
             ops::probabilities(gpu, &mut b.logits, rows, k)?;
             let values = gpu.download(&b.logits)?;
             out.extend_from_slice(&values[..rows * k]);

@@ -8,6 +8,8 @@
 pub mod endgame_lstm;
 pub mod kernels;
 pub mod ops;
+pub mod params;
+pub mod snowman_cnn;
 
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr};
 use cudarc::nvrtc::Ptx;

@@ -414,3 +414,144 @@ pub fn adam_step(
     unsafe { launch.launch(blocks_for(n)) }?;
     Ok(())
 }
+
+/// The geometry of one convolution branch (kernels/conv1d.cu).
+#[derive(Clone, Copy)]
+pub struct ConvBranch {
+    pub batch: usize,
+    pub steps: usize,
+    pub dim: usize,
+    pub filters: usize,
+    pub window: usize,
+    /// Column of this branch's first filter in `pooled` `[batch, width]`.
+    pub offset: usize,
+    pub width: usize,
+}
+
+impl ConvBranch {
+    fn ints(&self) -> [i32; 7] {
+        [
+            i(self.batch),
+            i(self.steps),
+            i(self.dim),
+            i(self.filters),
+            i(self.window),
+            i(self.offset),
+            i(self.width),
+        ]
+    }
+
+    fn fits(&self, x: usize, kernel: usize, pooled: usize) -> bool {
+        self.window >= 1
+            && self.window <= self.steps
+            && self.offset + self.filters <= self.width
+            && x >= self.batch * self.steps * self.dim
+            && kernel >= self.window * self.dim * self.filters
+            && pooled >= self.batch * self.width
+    }
+}
+
+/// Conv1D -> ReLU -> global max of one branch into `pooled` (and the argmax positions).
+pub fn conv_relu_max_forward(
+    gpu: &Gpu,
+    x: &CudaSlice<f32>,
+    kernel: &CudaSlice<f32>,
+    bias: &CudaSlice<f32>,
+    geometry: ConvBranch,
+    pooled: &mut CudaSlice<f32>,
+    argmax: &mut CudaSlice<i32>,
+) -> Result<(), CudaError> {
+    check(
+        "conv_relu_max_forward",
+        geometry.fits(x.len(), kernel.len(), pooled.len())
+            && argmax.len() >= geometry.batch * geometry.width
+            && bias.len() >= geometry.filters,
+    )?;
+    let [b, s, d, f, w, o, wd] = geometry.ints();
+    let mut launch = gpu
+        .stream
+        .launch_builder(gpu.function("conv_relu_max_forward"));
+    launch.arg(x).arg(kernel).arg(bias);
+    launch
+        .arg(&b)
+        .arg(&s)
+        .arg(&d)
+        .arg(&f)
+        .arg(&w)
+        .arg(&o)
+        .arg(&wd);
+    launch.arg(pooled).arg(argmax);
+    // SAFETY: sizes checked above.
+    unsafe { launch.launch(blocks_for(geometry.batch * geometry.filters)) }?;
+    Ok(())
+}
+
+/// Kernel and bias gradients of one branch from dL/dpooled.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_weight_grads(
+    gpu: &Gpu,
+    x: &CudaSlice<f32>,
+    pooled: &CudaSlice<f32>,
+    argmax: &CudaSlice<i32>,
+    d_pooled: &CudaSlice<f32>,
+    geometry: ConvBranch,
+    d_kernel: &mut CudaSlice<f32>,
+    d_bias: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    check(
+        "conv_weight_grads",
+        geometry.fits(x.len(), d_kernel.len(), pooled.len())
+            && argmax.len() >= geometry.batch * geometry.width
+            && d_pooled.len() >= geometry.batch * geometry.width
+            && d_bias.len() >= geometry.filters,
+    )?;
+    let [b, s, d, f, w, o, wd] = geometry.ints();
+    let mut launch = gpu.stream.launch_builder(gpu.function("conv_weight_grads"));
+    launch.arg(x).arg(pooled).arg(argmax).arg(d_pooled);
+    launch
+        .arg(&b)
+        .arg(&s)
+        .arg(&d)
+        .arg(&f)
+        .arg(&w)
+        .arg(&o)
+        .arg(&wd);
+    launch.arg(d_kernel).arg(d_bias);
+    let threads = (geometry.window * geometry.dim + 1) * geometry.filters;
+    // SAFETY: sizes checked above.
+    unsafe { launch.launch(blocks_for(threads)) }?;
+    Ok(())
+}
+
+/// Adds one branch's dL/dx into `d_x` `[batch, steps, dim]`.
+pub fn conv_input_grads(
+    gpu: &Gpu,
+    kernel: &CudaSlice<f32>,
+    pooled: &CudaSlice<f32>,
+    argmax: &CudaSlice<i32>,
+    d_pooled: &CudaSlice<f32>,
+    geometry: ConvBranch,
+    d_x: &mut CudaSlice<f32>,
+) -> Result<(), CudaError> {
+    check(
+        "conv_input_grads",
+        geometry.fits(d_x.len(), kernel.len(), pooled.len())
+            && argmax.len() >= geometry.batch * geometry.width
+            && d_pooled.len() >= geometry.batch * geometry.width,
+    )?;
+    let [b, s, d, f, w, o, wd] = geometry.ints();
+    let mut launch = gpu.stream.launch_builder(gpu.function("conv_input_grads"));
+    launch.arg(kernel).arg(pooled).arg(argmax).arg(d_pooled);
+    launch
+        .arg(&b)
+        .arg(&s)
+        .arg(&d)
+        .arg(&f)
+        .arg(&w)
+        .arg(&o)
+        .arg(&wd);
+    launch.arg(d_x);
+    // SAFETY: sizes checked above.
+    unsafe { launch.launch(blocks_for(geometry.batch * geometry.steps * geometry.dim)) }?;
+    Ok(())
+}
