@@ -92,6 +92,9 @@ impl Gpu {
             });
         }
         let ctx = CudaContext::new(ordinal)?;
+        // SAFETY: everything runs on the context's one default stream, so cudarc's per-buffer
+        // events (for ordering across streams) would only add a driver call to each launch.
+        unsafe { ctx.disable_event_tracking() };
         let capability = ctx.compute_capability()?;
         let name = ctx.name()?;
         let cubin = cubin_for(capability)?;
