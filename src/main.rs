@@ -840,28 +840,33 @@ fn run_serve(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The PyTorch peer on the CPU, or with `gpu_batch` on the GPU at that batch size.
 fn run_peer(
     args: &BenchArgs,
     model: bench::BenchModel,
     names_file: &std::path::Path,
     threads: usize,
+    gpu_batch: Option<usize>,
 ) -> Result<bench::Measurement, String> {
-    let output = std::process::Command::new(&args.python)
+    let mut command = std::process::Command::new(&args.python);
+    command
         .arg(&args.peer_script)
-        .args([
-            "--names",
-            &names_file.to_string_lossy(),
-            "--threads",
-            &threads.to_string(),
-            "--model",
-            model.name(),
-        ])
-        .args([
-            "--train-names",
-            &args.train_names.to_string(),
-            "--score-names",
-            &args.score_names.to_string(),
-        ])
+        .args(["--names", &names_file.to_string_lossy()])
+        .args(["--threads", &threads.to_string(), "--model", model.name()])
+        .args(["--train-names", &args.train_names.to_string()])
+        .args(["--score-names", &args.score_names.to_string()]);
+    if let Some(batch) = gpu_batch {
+        let batch = batch.to_string();
+        command.args([
+            "--device",
+            "cuda",
+            "--batch",
+            &batch,
+            "--score-batch",
+            &batch,
+        ]);
+    }
+    let output = command
         .output()
         .map_err(|e| format!("cannot run {}: {e}", args.python))?;
     if !output.status.success() {
@@ -918,7 +923,7 @@ fn run_bench(args: BenchArgs) -> Result<(), String> {
         let peer = if args.no_peer {
             Err("not run (--no-peer)".to_string())
         } else {
-            run_peer(&args, model, &names_file, threads)
+            run_peer(&args, model, &names_file, threads, None)
         };
         let rows = [
             (
@@ -1008,7 +1013,7 @@ fn gpu_bench(
             let peer = if args.no_peer {
                 Err("not run (--no-peer)".to_string())
             } else {
-                run_gpu_peer(args, model, names_file, threads, batch)
+                run_peer(args, model, names_file, threads, Some(batch))
             };
             let rows = [
                 (
@@ -1070,39 +1075,6 @@ fn gpu_bench(
     _: &[(bench::BenchModel, f64, f64)],
 ) -> Result<(), String> {
     Err("this build has no CUDA backend (built without the `cuda` feature)".into())
-}
-
-/// The PyTorch peer on the GPU at one batch size.
-#[cfg(feature = "cuda")]
-fn run_gpu_peer(
-    args: &BenchArgs,
-    model: bench::BenchModel,
-    names_file: &std::path::Path,
-    threads: usize,
-    batch: usize,
-) -> Result<bench::Measurement, String> {
-    let batch = batch.to_string();
-    let output = std::process::Command::new(&args.python)
-        .arg(&args.peer_script)
-        .args(["--names", &names_file.to_string_lossy()])
-        .args(["--threads", &threads.to_string(), "--model", model.name()])
-        .args([
-            "--device",
-            "cuda",
-            "--batch",
-            &batch,
-            "--score-batch",
-            &batch,
-        ])
-        .args(["--train-names", &args.train_names.to_string()])
-        .args(["--score-names", &args.score_names.to_string()])
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", args.python))?;
-    if !output.status.success() {
-        let err = String::from_utf8_lossy(&output.stderr);
-        return Err(err.lines().last().unwrap_or("failed").to_string());
-    }
-    serde_json::from_slice(&output.stdout).map_err(|e| format!("peer output: {e}"))
 }
 
 fn main() -> ExitCode {

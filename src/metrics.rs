@@ -42,51 +42,10 @@ pub struct OperatingPoint {
     pub fpr: f64,
 }
 
-/// The highest TPR reachable with FPR at most `max_fpr`, and the threshold that gives it.
-/// Thresholds are the distinct scores, so tied scores are never split.
-pub fn tpr_at_fpr(scores: &[f32], positive: &[bool], max_fpr: f64) -> Option<OperatingPoint> {
-    let n_pos = positive.iter().filter(|&&p| p).count();
-    let n_neg = positive.len() - n_pos;
-    if n_pos == 0 || n_neg == 0 {
-        return None;
-    }
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    // Nothing called DGA: threshold above every score.
-    let top = scores[order[0]];
-    let mut best = OperatingPoint {
-        threshold: next_up(top),
-        tpr: 0.0,
-        fpr: 0.0,
-    };
-    let (mut tp, mut fp) = (0usize, 0usize);
-    let mut i = 0;
-    while i < order.len() {
-        let score = scores[order[i]];
-        while i < order.len() && scores[order[i]] == score {
-            if positive[order[i]] {
-                tp += 1
-            } else {
-                fp += 1
-            }
-            i += 1;
-        }
-        let fpr = fp as f64 / n_neg as f64;
-        if fpr > max_fpr {
-            break;
-        }
-        best = OperatingPoint {
-            threshold: score,
-            tpr: tp as f64 / n_pos as f64,
-            fpr,
-        };
-    }
-    Some(best)
-}
-
-/// The ROC curve: `(fpr, tpr)` after each distinct score, from the highest score down (ties
-/// never split), starting at (0, 0). Empty when either class is absent.
-pub fn roc_curve(scores: &[f32], positive: &[bool]) -> Vec<(f64, f64)> {
+/// Every operating point, from the highest threshold down: first "nothing called DGA"
+/// (threshold above every score), then one point per distinct score (ties never split).
+/// Empty when either class is absent.
+pub fn operating_points(scores: &[f32], positive: &[bool]) -> Vec<OperatingPoint> {
     let n_pos = positive.iter().filter(|&&p| p).count();
     let n_neg = positive.len() - n_pos;
     if n_pos == 0 || n_neg == 0 {
@@ -94,7 +53,11 @@ pub fn roc_curve(scores: &[f32], positive: &[bool]) -> Vec<(f64, f64)> {
     }
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let mut curve = vec![(0.0, 0.0)];
+    let mut points = vec![OperatingPoint {
+        threshold: next_up(scores[order[0]]),
+        tpr: 0.0,
+        fpr: 0.0,
+    }];
     let (mut tp, mut fp) = (0usize, 0usize);
     let mut i = 0;
     while i < order.len() {
@@ -107,9 +70,31 @@ pub fn roc_curve(scores: &[f32], positive: &[bool]) -> Vec<(f64, f64)> {
             }
             i += 1;
         }
-        curve.push((fp as f64 / n_neg as f64, tp as f64 / n_pos as f64));
+        points.push(OperatingPoint {
+            threshold: score,
+            tpr: tp as f64 / n_pos as f64,
+            fpr: fp as f64 / n_neg as f64,
+        });
     }
-    curve
+    points
+}
+
+/// The highest TPR reachable with FPR at most `max_fpr`, and the threshold that gives it.
+/// Thresholds are the distinct scores, so tied scores are never split.
+pub fn tpr_at_fpr(scores: &[f32], positive: &[bool], max_fpr: f64) -> Option<OperatingPoint> {
+    operating_points(scores, positive)
+        .into_iter()
+        .take_while(|p| p.fpr <= max_fpr)
+        .last()
+}
+
+/// The ROC curve: `(fpr, tpr)` after each distinct score, from the highest score down (ties
+/// never split), starting at (0, 0). Empty when either class is absent.
+pub fn roc_curve(scores: &[f32], positive: &[bool]) -> Vec<(f64, f64)> {
+    operating_points(scores, positive)
+        .into_iter()
+        .map(|p| (p.fpr, p.tpr))
+        .collect()
 }
 
 fn next_up(x: f32) -> f32 {

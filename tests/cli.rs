@@ -7,22 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-fn dga_lite(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dga-lite"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
-}
+use common::{dga_lite, ok};
 
 fn train(dir: &Path, out: &str, seed: &str, threads: &str) -> Output {
     let (benign, dga) = common::write_training_files(dir, 300);

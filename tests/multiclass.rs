@@ -7,24 +7,8 @@ mod common;
 use dga_lite::rng::Rng;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn dga_lite(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dga-lite"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
-}
+use common::{dga_lite, ok};
 
 /// Hex labels under .net: one family's style.
 fn hex_names(n: usize, seed: u64) -> Vec<String> {

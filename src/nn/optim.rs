@@ -61,6 +61,13 @@ impl OptimizerConfig {
 }
 
 /// An optimiser and its per-parameter state (`slots[k]` has one vector per tensor).
+/// Keras Adam's bias-corrected step size at step `t` (from 1): `lr sqrt(1 - b2^t) / (1 - b1^t)`,
+/// in f32 (the GPU path uses the same value).
+pub fn adam_step_size(lr: f32, beta1: f32, beta2: f32, t: u64) -> f32 {
+    let t = t as i32;
+    lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t))
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Optimizer {
     pub config: OptimizerConfig,
@@ -118,8 +125,7 @@ impl Optimizer {
                 beta2,
                 eps,
             } => {
-                let t = self.steps as i32;
-                let alpha = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
+                let alpha = adam_step_size(lr, beta1, beta2, self.steps);
                 let (first, second) = self.slots.split_at_mut(1);
                 for (k, (param, grad)) in params.iter_mut().zip(grads).enumerate() {
                     let (m, v) = (&mut first[0][k], &mut second[0][k]);

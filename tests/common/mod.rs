@@ -60,3 +60,22 @@ pub fn write_training_files(dir: &Path, per_class: usize) -> (PathBuf, PathBuf) 
     let dga = write(dir, "dga.csv", &csv);
     (benign, dga)
 }
+
+/// Runs the `dga-lite` binary built for these tests.
+pub fn dga_lite(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_dga-lite"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+/// The stdout of a run that must have succeeded (else both streams, in the failure).
+pub fn ok(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
+}

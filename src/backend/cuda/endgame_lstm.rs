@@ -85,7 +85,6 @@ pub struct GpuEndgame {
     shape: EndgameLstm,
     params: DeviceParams,
     buffers: Option<Buffers>,
-    loss_total: CudaSlice<f64>,
 }
 
 fn hard(net: &EndgameLstm) -> bool {
@@ -109,13 +108,11 @@ impl GpuEndgame {
     /// Uploads `net` and the optimiser's state.
     pub fn new(gpu: Gpu, net: &EndgameLstm, optimizer: &Optimizer) -> Result<Self, CudaError> {
         let params = DeviceParams::upload(&gpu, net, optimizer)?;
-        let loss_total = gpu.stream.alloc_zeros::<f64>(1)?;
         Ok(GpuEndgame {
             gpu,
             shape: net.clone(),
             params,
             buffers: None,
-            loss_total,
         })
     }
 
@@ -223,7 +220,7 @@ impl GpuEndgame {
             &mut b.d_logits,
             &mut b.loss_rows,
         )?;
-        ops::accumulate_sum(gpu, &b.loss_rows, n, &mut self.loss_total)?;
+        ops::accumulate_sum(gpu, &b.loss_rows, n, &mut self.params.loss_total)?;
 
         // Backward: the head, then the recurrence, then the input table's factors.
         let gr = &mut self.params.grads;
@@ -299,9 +296,7 @@ impl GpuEndgame {
 
     /// The summed loss since the last call (reads it back: once per epoch).
     pub fn take_loss(&mut self) -> Result<f64, CudaError> {
-        let total = self.gpu.download(&self.loss_total)?[0];
-        self.loss_total = self.gpu.stream.alloc_zeros::<f64>(1)?;
-        Ok(total)
+        self.params.take_loss(&self.gpu)
     }
 
     /// The gradients of the last step, in `Network::tensors` order (for parity tests).

@@ -14,6 +14,8 @@ pub struct DeviceParams {
     steps: u64,
     /// `[slot][tensor]` (RMSprop 1, Adam 2), as `Optimizer::slots`.
     slots: Vec<Vec<CudaSlice<f32>>>,
+    /// The summed training loss since the last `take_loss`, kept on the device.
+    pub loss_total: CudaSlice<f64>,
 }
 
 impl DeviceParams {
@@ -52,7 +54,15 @@ impl DeviceParams {
             config: optimizer.config,
             steps: optimizer.steps,
             slots,
+            loss_total: gpu.stream.alloc_zeros::<f64>(1)?,
         })
+    }
+
+    /// The summed loss since the last call (reads it back: once per epoch).
+    pub fn take_loss(&mut self, gpu: &Gpu) -> Result<f64, CudaError> {
+        let total = gpu.download(&self.loss_total)?[0];
+        gpu.stream.memset_zeros(&mut self.loss_total)?;
+        Ok(total)
     }
 
     /// The optimiser's step over every tensor, from the gradients in `grads`.
@@ -75,9 +85,7 @@ impl DeviceParams {
                 beta2,
                 eps,
             } => {
-                // The step size as the CPU computes it, in f32.
-                let t = self.steps as i32;
-                let alpha = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
+                let alpha = crate::nn::optim::adam_step_size(lr, beta1, beta2, self.steps);
                 let (first, second) = self.slots.split_at_mut(1);
                 for (((w, g), m), v) in self
                     .weights

@@ -59,19 +59,16 @@ pub struct GpuSnowman {
     shape: SnowmanCnn,
     params: DeviceParams,
     buffers: Option<Buffers>,
-    loss_total: CudaSlice<f64>,
 }
 
 impl GpuSnowman {
     pub fn new(gpu: Gpu, net: &SnowmanCnn, optimizer: &Optimizer) -> Result<Self, CudaError> {
         let params = DeviceParams::upload(&gpu, net, optimizer)?;
-        let loss_total = gpu.stream.alloc_zeros::<f64>(1)?;
         Ok(GpuSnowman {
             gpu,
             shape: net.clone(),
             params,
             buffers: None,
-            loss_total,
         })
     }
 
@@ -178,7 +175,7 @@ impl GpuSnowman {
             &mut b.d_logits,
             &mut b.loss_rows,
         )?;
-        ops::accumulate_sum(gpu, &b.loss_rows, n, &mut self.loss_total)?;
+        ops::accumulate_sum(gpu, &b.loss_rows, n, &mut self.params.loss_total)?;
 
         let geometries: Vec<ConvBranch> = (0..self.shape.convs.len())
             .map(|i| self.branch(i, n))
@@ -243,9 +240,7 @@ impl GpuSnowman {
 
     /// The summed loss since the last call (reads it back: once per epoch).
     pub fn take_loss(&mut self) -> Result<f64, CudaError> {
-        let total = self.gpu.download(&self.loss_total)?[0];
-        self.loss_total = self.gpu.stream.alloc_zeros::<f64>(1)?;
-        Ok(total)
+        self.params.take_loss(&self.gpu)
     }
 
     pub fn gradients(&self) -> Result<Vec<Vec<f32>>, CudaError> {
