@@ -231,21 +231,105 @@ pub fn batch_loss_and_grads(
     (loss, total)
 }
 
+/// Filters per SIMD block when scoring: a branch's filters are processed 16 at a time in
+/// fixed-size arrays the compiler keeps in vector registers (Snowman's 15 fit one block).
+const LANES: usize = 16;
+
+/// The tables of `Tables`, laid out for scoring: per branch, `[offset][vocab][block]` blocks
+/// of `LANES` filters (the last block zero-padded).
+struct ScoringBranch {
+    width: usize,
+    blocks: usize,
+    rows: Vec<[f32; LANES]>,
+    bias: Vec<[f32; LANES]>,
+    /// max(pad, 0): a padding window's value after ReLU.
+    pad: Vec<[f32; LANES]>,
+}
+
+fn to_blocks(values: &[f32], blocks: usize) -> Vec<[f32; LANES]> {
+    let mut out = vec![[0.0f32; LANES]; blocks];
+    for (j, &v) in values.iter().enumerate() {
+        out[j / LANES][j % LANES] = v;
+    }
+    out
+}
+
+impl ScoringBranch {
+    fn new(branch: &Branch, filters: usize) -> ScoringBranch {
+        let blocks = filters.div_ceil(LANES);
+        let rows = branch
+            .tables
+            .iter()
+            .flat_map(|table| table.rows().into_iter().collect::<Vec<_>>())
+            .flat_map(|row| to_blocks(row.as_slice().expect("row-major table"), blocks))
+            .collect();
+        let pad: Vec<f32> = branch.pad.iter().map(|v| v.max(0.0)).collect();
+        ScoringBranch {
+            width: branch.width,
+            blocks,
+            rows,
+            bias: to_blocks(&branch.bias, blocks),
+            pad: to_blocks(&pad, blocks),
+        }
+    }
+
+    /// This branch's pooled features of one name into `out` (`filters` values). Without the
+    /// argmax bookkeeping of training: max over windows of ReLU(pre-activation), with the same
+    /// additions in the same order as `features`, so the same values.
+    fn pool(&self, row: &[u8], start: usize, vocab: usize, out: &mut [f32]) {
+        let positions = (MAXLEN + 1).saturating_sub(self.width);
+        let first_real = (start + 1).saturating_sub(self.width).min(positions);
+        for c in 0..self.blocks {
+            // ReLU outputs are >= 0, so starting the max at 0 folds the ReLU in exactly.
+            let mut best = if first_real > 0 {
+                self.pad[c]
+            } else {
+                [0.0f32; LANES]
+            };
+            for p in first_real..positions {
+                let mut pre = self.bias[c];
+                for k in 0..self.width {
+                    let v = row[p + k] as usize;
+                    let table_row = &self.rows[(k * vocab + v) * self.blocks + c];
+                    for j in 0..LANES {
+                        pre[j] += table_row[j];
+                    }
+                }
+                for j in 0..LANES {
+                    best[j] = best[j].max(pre[j]);
+                }
+            }
+            let lo = c * LANES;
+            let hi = (lo + LANES).min(out.len());
+            out[lo..hi].copy_from_slice(&best[..hi - lo]);
+        }
+    }
+}
+
 /// The fast equivalent of `model::scores`: probability of DGA per `[n, MAXLEN]` row, in order.
 pub fn scores(net: &SnowmanCnn, indices: &[u8]) -> Vec<f32> {
     const SCORE_ROWS: usize = 512;
     let tables = Tables::new(net);
-    let width = tables.filters * tables.branches.len();
+    let f = tables.filters;
+    let vocab = net.embedding.weight.nrows();
+    let branches: Vec<ScoringBranch> = tables
+        .branches
+        .iter()
+        .map(|b| ScoringBranch::new(b, f))
+        .collect();
+    let width = f * branches.len();
     let kernel = net.dense.kernel.column(0).to_vec();
     let bias = net.dense.bias[0];
     indices
         .par_chunks(SCORE_ROWS * MAXLEN)
         .flat_map_iter(|idx| {
             let mut pooled = vec![0.0f32; width];
-            let mut at = vec![None; width];
             idx.chunks_exact(MAXLEN)
                 .map(|row| {
-                    features(&tables, row, &mut pooled, &mut at);
+                    let start = start_of(row);
+                    for (i, branch) in branches.iter().enumerate() {
+                        branch.pool(row, start, vocab, &mut pooled[i * f..(i + 1) * f]);
+                    }
                     let logit = pooled
                         .iter()
                         .zip(&kernel)
