@@ -168,13 +168,15 @@ pub fn measure_ours(model: BenchModel, names: &[String], options: &BenchOptions)
                 let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
                 optimizer.step(&mut net.tensors_mut(), &grads);
             });
+            // Scoring as `predict` does it: the model's tables built once.
+            let scorer = fast_cnn::CnnScorer::new(&net);
             (
                 train,
                 time_scoring(
                     n,
                     options.score_names,
                     options.latency_runs,
-                    |start, count| fast_cnn::scores(&net, rows(start, count)).len(),
+                    |start, count| scorer.scores(rows(start, count)).len(),
                 ),
             )
         }

@@ -158,7 +158,10 @@ impl Net {
 
 /// Scoring state derived from the weights, built on first use. Never compared or saved.
 #[derive(Clone, Debug, Default)]
-struct ScorerCache(std::sync::OnceLock<Scorer>);
+struct ScorerCache {
+    lstm: std::sync::OnceLock<Scorer>,
+    cnn: std::sync::OnceLock<crate::backend::cpu::snowman_cnn::CnnScorer>,
+}
 
 impl PartialEq for ScorerCache {
     fn eq(&self, _: &Self) -> bool {
@@ -335,10 +338,14 @@ impl ModelFile {
         match &self.net {
             Net::EndgameLstm(net) => self
                 .scorer
-                .0
+                .lstm
                 .get_or_init(|| Scorer::new(net))
                 .probabilities(net, &indices),
-            Net::SnowmanCnn(net) => crate::backend::cpu::snowman_cnn::scores(net, &indices),
+            Net::SnowmanCnn(net) => self
+                .scorer
+                .cnn
+                .get_or_init(|| crate::backend::cpu::snowman_cnn::CnnScorer::new(net))
+                .scores(&indices),
         }
     }
 

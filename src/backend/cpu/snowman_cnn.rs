@@ -237,6 +237,7 @@ const LANES: usize = 16;
 
 /// The tables of `Tables`, laid out for scoring: per branch, `[offset][vocab][block]` blocks
 /// of `LANES` filters (the last block zero-padded).
+#[derive(Clone, Debug)]
 struct ScoringBranch {
     width: usize,
     blocks: usize,
@@ -306,37 +307,63 @@ impl ScoringBranch {
     }
 }
 
+/// What scoring derives from the weights, built once per model (`ModelFile` keeps it): the
+/// tables in SIMD blocks and the dense layer.
+#[derive(Clone, Debug)]
+pub struct CnnScorer {
+    branches: Vec<ScoringBranch>,
+    filters: usize,
+    vocab: usize,
+    kernel: Vec<f32>,
+    bias: f32,
+}
+
+impl CnnScorer {
+    pub fn new(net: &SnowmanCnn) -> CnnScorer {
+        let tables = Tables::new(net);
+        let filters = tables.filters;
+        CnnScorer {
+            branches: tables
+                .branches
+                .iter()
+                .map(|b| ScoringBranch::new(b, filters))
+                .collect(),
+            filters,
+            vocab: net.embedding.weight.nrows(),
+            kernel: net.dense.kernel.column(0).to_vec(),
+            bias: net.dense.bias[0],
+        }
+    }
+
+    /// Probability of DGA per `[n, MAXLEN]` row, in order.
+    pub fn scores(&self, indices: &[u8]) -> Vec<f32> {
+        const SCORE_ROWS: usize = 512;
+        let f = self.filters;
+        let width = f * self.branches.len();
+        indices
+            .par_chunks(SCORE_ROWS * MAXLEN)
+            .flat_map_iter(|idx| {
+                let mut pooled = vec![0.0f32; width];
+                idx.chunks_exact(MAXLEN)
+                    .map(|row| {
+                        let start = start_of(row);
+                        for (i, branch) in self.branches.iter().enumerate() {
+                            let out = &mut pooled[i * f..(i + 1) * f];
+                            branch.pool(row, start, self.vocab, out);
+                        }
+                        let logit = pooled
+                            .iter()
+                            .zip(&self.kernel)
+                            .fold(self.bias, |acc, (&x, &w)| acc + x * w);
+                        sigmoid(logit)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
 /// The fast equivalent of `model::scores`: probability of DGA per `[n, MAXLEN]` row, in order.
 pub fn scores(net: &SnowmanCnn, indices: &[u8]) -> Vec<f32> {
-    const SCORE_ROWS: usize = 512;
-    let tables = Tables::new(net);
-    let f = tables.filters;
-    let vocab = net.embedding.weight.nrows();
-    let branches: Vec<ScoringBranch> = tables
-        .branches
-        .iter()
-        .map(|b| ScoringBranch::new(b, f))
-        .collect();
-    let width = f * branches.len();
-    let kernel = net.dense.kernel.column(0).to_vec();
-    let bias = net.dense.bias[0];
-    indices
-        .par_chunks(SCORE_ROWS * MAXLEN)
-        .flat_map_iter(|idx| {
-            let mut pooled = vec![0.0f32; width];
-            idx.chunks_exact(MAXLEN)
-                .map(|row| {
-                    let start = start_of(row);
-                    for (i, branch) in branches.iter().enumerate() {
-                        branch.pool(row, start, vocab, &mut pooled[i * f..(i + 1) * f]);
-                    }
-                    let logit = pooled
-                        .iter()
-                        .zip(&kernel)
-                        .fold(bias, |acc, (&x, &w)| acc + x * w);
-                    sigmoid(logit)
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    CnnScorer::new(net).scores(indices)
 }
