@@ -37,15 +37,71 @@ unsafe fn add_product_avx2(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usi
     add_product_portable(a, b, c, m, k, n)
 }
 
-/// One pass over `b`: each row of `b` is added, scaled, into every row of `c`.
+/// `c += a b` in register tiles: `R` rows by `C` columns of `c` stay in registers while all
+/// `k` rows of `b` stream past (one pass over `b` per tile row, instead of loading and
+/// storing `c` once per row of `b`). Every element still adds its `k` terms in order, so the
+/// result is bit-for-bit what the plain loop gives.
 #[inline(always)]
 fn add_product_portable(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
-    for (kk, b_row) in b.chunks_exact(n).enumerate().take(k) {
-        for i in 0..m {
-            let scale = a[i * k + kk];
-            for (cv, &bv) in c[i * n..(i + 1) * n].iter_mut().zip(b_row) {
+    let mut i = 0;
+    while i < m {
+        let mut j0 = 0;
+        if m - i >= 2 {
+            while j0 + 32 <= n {
+                tile::<2, 32>(a, b, c, (i, j0), k, n);
+                j0 += 32;
+            }
+            tail(a, b, c, (i, i + 2), j0, k, n);
+            i += 2;
+        } else {
+            while j0 + 128 <= n {
+                tile::<1, 128>(a, b, c, (i, j0), k, n);
+                j0 += 128;
+            }
+            tail(a, b, c, (i, i + 1), j0, k, n);
+            i += 1;
+        }
+    }
+}
+
+/// One `R x C` tile of `c` at (row, column) `at`.
+#[inline(always)]
+fn tile<const R: usize, const C: usize>(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    (i, j0): (usize, usize),
+    k: usize,
+    n: usize,
+) {
+    let mut acc = [[0.0f32; C]; R];
+    for (r, row) in acc.iter_mut().enumerate() {
+        row.copy_from_slice(&c[(i + r) * n + j0..][..C]);
+    }
+    for kk in 0..k {
+        let b_row: &[f32; C] = b[kk * n + j0..][..C].try_into().expect("C columns");
+        for (r, row) in acc.iter_mut().enumerate() {
+            let scale = a[(i + r) * k + kk];
+            for (cv, &bv) in row.iter_mut().zip(b_row) {
                 *cv += scale * bv;
             }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        c[(i + r) * n + j0..][..C].copy_from_slice(row);
+    }
+}
+
+/// Columns `j0..n` of rows `rows` (what the tiles did not cover), term by term.
+#[inline(always)]
+fn tail(a: &[f32], b: &[f32], c: &mut [f32], rows: (usize, usize), j0: usize, k: usize, n: usize) {
+    for r in rows.0..rows.1 {
+        for j in j0..n {
+            let mut v = c[r * n + j];
+            for kk in 0..k {
+                v += a[r * k + kk] * b[kk * n + j];
+            }
+            c[r * n + j] = v;
         }
     }
 }
