@@ -298,11 +298,17 @@ impl Classes {
     }
 
     /// Benign, then every family with at least `min_size` names among `train` (by name),
-    /// then `other_dga` if any family merges into it.
-    fn from_families(train: &[Sample], min_size: usize) -> Classes {
+    /// then `other_dga` if any family merges into it. `held_out` (validation and test) only
+    /// adds families: one with no training names at all merges into `other_dga` too.
+    fn from_families(train: &[Sample], held_out: &[&[Sample]], min_size: usize) -> Classes {
         let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
         for s in train.iter().filter(|s| s.class == Class::Dga) {
             *counts.entry(family_name(s)).or_default() += 1;
+        }
+        for s in held_out.iter().flat_map(|part| part.iter()) {
+            if s.class == Class::Dga {
+                counts.entry(family_name(s)).or_default();
+            }
         }
         let mut names = vec![BENIGN.to_string()];
         names.extend(
@@ -645,7 +651,11 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
             }
             Classes::from_names(names)
         }
-        _ if multiclass => Classes::from_families(&train_samples, options.min_family_size),
+        _ if multiclass => Classes::from_families(
+            &train_samples,
+            &[&val_samples, &test_samples],
+            options.min_family_size,
+        ),
         _ => Classes::binary(),
     };
     if multiclass {

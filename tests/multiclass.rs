@@ -292,3 +292,56 @@ fn multiclass_runs_are_reproducible_and_class_weights_change_them() {
     assert_eq!(tiny.len(), 5);
     assert!(tiny.iter().all(|r| r[2] == "other_dga"), "{tiny:?}");
 }
+
+#[test]
+fn a_family_with_no_training_names_merges_into_other_dga() {
+    // One "solo" name with a test split of 0.5 lands in the test split (round(0.5) = 1), so
+    // the family has no training names; every other family is large enough for its own class.
+    let dir = tempfile::tempdir().unwrap();
+    let benign = common::write(
+        dir.path(),
+        "benign.txt",
+        &(common::benign_names(60, 31).join("\n") + "\n"),
+    );
+    let mut csv = String::from("domain,family\n");
+    for name in hex_names(60, 32) {
+        csv.push_str(&format!("{name},hexy\n"));
+    }
+    csv.push_str("qqqqzzzzxxxxwwww.com,solo\n");
+    let dga = common::write(dir.path(), "dga.csv", &csv);
+    let model = dir.path().join("m.safetensors");
+    let split = dir.path().join("split.csv");
+    ok(&dga_lite(&[
+        "train",
+        "--model-type",
+        "endgame-lstm-multiclass",
+        "--benign",
+        benign.to_str().unwrap(),
+        "--dga",
+        dga.to_str().unwrap(),
+        "--min-family-size",
+        "5",
+        "--test-split",
+        "0.5",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--split-out",
+        split.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+    ]));
+    let text = std::fs::read_to_string(&split).unwrap();
+    let solo = text.lines().find(|l| l.contains(",solo,")).unwrap();
+    assert_eq!(solo, "qqqqzzzzxxxxwwww.com,solo,other_dga,test");
+    let info = ok(&dga_lite(&[
+        "model",
+        "info",
+        "--model",
+        model.to_str().unwrap(),
+    ]));
+    assert!(
+        info.contains("classes       3 (benign, hexy, other_dga)"),
+        "{info}"
+    );
+}
