@@ -23,21 +23,28 @@ fn hex_names(n: usize, seed: u64) -> Vec<String> {
         .collect()
 }
 
-/// Writes benign names, and DGA names of three families: `letters` (random letters),
-/// `hexy` (hex strings) and `tiny` (5 names: too few for a class of its own).
-fn write_family_files(dir: &Path) -> (PathBuf, PathBuf) {
+/// `n` benign names in `{prefix}benign.txt`, and a `domain,family` CSV text with `n` names of
+/// each of two families: `letters` (random letters) and `hexy` (hex strings).
+fn two_families(dir: &Path, prefix: &str, n: usize, seed: u64) -> (PathBuf, String) {
     let benign = common::write(
         dir,
-        "benign.txt",
-        &(common::benign_names(400, 11).join("\n") + "\n"),
+        &format!("{prefix}benign.txt"),
+        &(common::benign_names(n, seed).join("\n") + "\n"),
     );
     let mut csv = String::from("domain,family\n");
-    for name in common::dga_names(400, 12) {
+    for name in common::dga_names(n, seed + 1) {
         csv.push_str(&format!("{name},letters\n"));
     }
-    for name in hex_names(400, 13) {
+    for name in hex_names(n, seed + 2) {
         csv.push_str(&format!("{name},hexy\n"));
     }
+    (benign, csv)
+}
+
+/// Writes benign names, and DGA names of three families: `letters`, `hexy` and `tiny`
+/// (5 names: too few for a class of its own).
+fn write_family_files(dir: &Path) -> (PathBuf, PathBuf) {
+    let (benign, mut csv) = two_families(dir, "", 400, 11);
     for name in common::dga_names(5, 14) {
         csv.push_str(&format!("x{name},tiny\n"));
     }
@@ -89,18 +96,7 @@ fn multiclass_trains_names_families_and_reports() {
     );
 
     // Evaluation on fresh names of each family.
-    let benign = common::write(
-        dir.path(),
-        "eval-benign.txt",
-        &(common::benign_names(100, 21).join("\n") + "\n"),
-    );
-    let mut csv = String::from("domain,family\n");
-    for name in common::dga_names(100, 22) {
-        csv.push_str(&format!("{name},letters\n"));
-    }
-    for name in hex_names(100, 23) {
-        csv.push_str(&format!("{name},hexy\n"));
-    }
+    let (benign, mut csv) = two_families(dir.path(), "eval-", 100, 21);
     csv.push_str("qwertzuiopasdfgh.com,unseenfamily\n");
     let dga = common::write(dir.path(), "eval-dga.csv", &csv);
     let misclassified = dir.path().join("wrong.csv");

@@ -3,7 +3,7 @@
 //! before a launch, so a wrong size is an error, never an out-of-bounds write on the device.
 
 use super::{CudaError, Gpu};
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, LaunchArgs, LaunchConfig, PushKernelArg};
 
 const THREADS: u32 = 256;
 
@@ -428,6 +428,14 @@ pub struct ConvBranch {
     pub width: usize,
 }
 
+/// Pushes a branch's geometry (batch, steps, dim, filters, window, offset, width), the
+/// arguments every conv kernel takes in that order.
+fn push_ints<'a>(launch: &mut LaunchArgs<'a>, ints: &'a [i32; 7]) {
+    for v in ints {
+        launch.arg(v);
+    }
+}
+
 impl ConvBranch {
     fn ints(&self) -> [i32; 7] {
         [
@@ -467,19 +475,12 @@ pub fn conv_relu_max_forward(
             && argmax.len() >= geometry.batch * geometry.width
             && bias.len() >= geometry.filters,
     )?;
-    let [b, s, d, f, w, o, wd] = geometry.ints();
+    let ints = geometry.ints();
     let mut launch = gpu
         .stream
         .launch_builder(gpu.function("conv_relu_max_forward"));
     launch.arg(x).arg(kernel).arg(bias);
-    launch
-        .arg(&b)
-        .arg(&s)
-        .arg(&d)
-        .arg(&f)
-        .arg(&w)
-        .arg(&o)
-        .arg(&wd);
+    push_ints(&mut launch, &ints);
     launch.arg(pooled).arg(argmax);
     // SAFETY: sizes checked above.
     unsafe { launch.launch(blocks_for(geometry.batch * geometry.filters)) }?;
@@ -505,17 +506,10 @@ pub fn conv_weight_grads(
             && d_pooled.len() >= geometry.batch * geometry.width
             && d_bias.len() >= geometry.filters,
     )?;
-    let [b, s, d, f, w, o, wd] = geometry.ints();
+    let ints = geometry.ints();
     let mut launch = gpu.stream.launch_builder(gpu.function("conv_weight_grads"));
     launch.arg(x).arg(pooled).arg(argmax).arg(d_pooled);
-    launch
-        .arg(&b)
-        .arg(&s)
-        .arg(&d)
-        .arg(&f)
-        .arg(&w)
-        .arg(&o)
-        .arg(&wd);
+    push_ints(&mut launch, &ints);
     launch.arg(d_kernel).arg(d_bias);
     let threads = (geometry.window * geometry.dim + 1) * geometry.filters;
     // SAFETY: sizes checked above.
@@ -539,17 +533,10 @@ pub fn conv_input_grads(
             && argmax.len() >= geometry.batch * geometry.width
             && d_pooled.len() >= geometry.batch * geometry.width,
     )?;
-    let [b, s, d, f, w, o, wd] = geometry.ints();
+    let ints = geometry.ints();
     let mut launch = gpu.stream.launch_builder(gpu.function("conv_input_grads"));
     launch.arg(kernel).arg(pooled).arg(argmax).arg(d_pooled);
-    launch
-        .arg(&b)
-        .arg(&s)
-        .arg(&d)
-        .arg(&f)
-        .arg(&w)
-        .arg(&o)
-        .arg(&wd);
+    push_ints(&mut launch, &ints);
     launch.arg(d_x);
     // SAFETY: sizes checked above.
     unsafe { launch.launch(blocks_for(geometry.batch * geometry.steps * geometry.dim)) }?;
