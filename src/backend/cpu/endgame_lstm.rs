@@ -13,16 +13,20 @@
 //! 3. **Length-sorted rows.** Within a chunk, rows are sorted by `t0`, so at step `t` the
 //!    active rows are a leading block and the recurrent product covers only them.
 //!
+//! Each step runs in `packed_lstm.rs`: the recurrent kernel packed once per batch, the product
+//! and the cell fused (gates never go through memory except to be kept for training), and the
+//! kernel's gradient taken at the end as one product over every stored step.
+//!
 //! Chunks of `CHUNK_ROWS` rows are processed in parallel and reduced in chunk order, with the
 //! same dropout masks as the reference, so results do not depend on the thread count.
 
-use super::{lstm_cell, small_gemm};
+use super::packed_lstm::{BackwardStep, ForwardStep, Layout, PackedRecurrent, Simd};
 use crate::encode::{MAXLEN, PAD};
 use crate::model::head::{dga_scores, probabilities_in_place};
 use crate::model::{CHUNK_ROWS, EndgameLstm, Network};
-use crate::nn::lstm::RecurrentActivation;
 use crate::nn::{Dense, matmul};
 use crate::rng::Rng;
+use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
@@ -31,99 +35,131 @@ fn start_of(row: &[u8]) -> usize {
     row.iter().take_while(|&&v| v == PAD).count()
 }
 
-/// `[vocab, 4H]`: every index's input projection, bias included.
-fn input_table(net: &EndgameLstm) -> Array2<f32> {
-    matmul(net.embedding.weight.view(), net.lstm.kernel.view()) + &net.lstm.bias
+/// The weights in the step kernels' layout (see `packed_lstm.rs`).
+#[derive(Clone, Debug)]
+struct Packed {
+    simd: Simd,
+    layout: Layout,
+    /// `[vocab, 4 padded]`: every index's input projection `E W_x + b`, packed columns.
+    table: Vec<f32>,
+    recurrent: PackedRecurrent,
 }
 
-/// The states after 0..=steps padding steps from the zero state (`P_0 = 0`).
+impl Packed {
+    fn new(net: &EndgameLstm, simd: Simd, with_backward: bool) -> Packed {
+        let table = matmul(net.embedding.weight.view(), net.lstm.kernel.view()) + &net.lstm.bias;
+        let recurrent = PackedRecurrent::new(net.lstm.recurrent.view(), with_backward);
+        let layout = recurrent.layout;
+        Packed {
+            simd,
+            layout,
+            table: layout.pack_columns(table.view()),
+            recurrent,
+        }
+    }
+
+    fn forward(&self, net: &EndgameLstm, step: ForwardStep) {
+        debug_assert_eq!(step.act, net.lstm.activation);
+        super::packed_lstm::forward_step(self.simd, &self.recurrent, step)
+    }
+
+    fn backward(&self, step: BackwardStep) {
+        super::packed_lstm::backward_step(self.simd, &self.recurrent, step)
+    }
+}
+
+/// `c += a^T b` for `a` `[m, k]` and `b` `[m, n]` (row-major slices), `c` `[k, n]`.
+fn add_transposed_product(a: &[f32], b: &[f32], m: usize, c: &mut Array2<f32>) {
+    let (k, n) = c.dim();
+    let av = ArrayView2::from_shape((m, k), &a[..m * k]).expect("block");
+    let bv = ArrayView2::from_shape((m, n), &b[..m * n]).expect("block");
+    general_mat_mul(1.0, &av.t(), &bv, 1.0, c);
+}
+
+/// The states after 0..=steps padding steps from the zero state (`P_0 = 0`), padded layout.
 #[derive(Clone, Debug)]
 struct Prefix {
     steps: usize,
-    units: usize,
-    /// Gate values of each padding step: `[steps, 4H]`.
+    padded: usize,
+    /// Gate values of each padding step: `[steps, 4 padded]`.
     gates: Vec<f32>,
-    /// `P_0 .. P_steps`: `[(steps + 1), H]` each.
+    /// `P_0 .. P_steps`: `[(steps + 1), padded]` each.
     cells: Vec<f32>,
     hidden: Vec<f32>,
 }
 
 impl Prefix {
-    fn new(net: &EndgameLstm, table: &Array2<f32>, steps: usize) -> Prefix {
-        let units = net.lstm.units();
+    fn new(net: &EndgameLstm, packed: &Packed, steps: usize) -> Prefix {
+        let (hp, g_cols) = (packed.layout.padded, packed.layout.gates());
         let mut p = Prefix {
             steps,
-            units,
-            gates: vec![0.0; steps * 4 * units],
-            cells: vec![0.0; (steps + 1) * units],
-            hidden: vec![0.0; (steps + 1) * units],
+            padded: hp,
+            gates: vec![0.0; steps * g_cols],
+            cells: vec![0.0; (steps + 1) * hp],
+            hidden: vec![0.0; (steps + 1) * hp],
         };
         for s in 0..steps {
-            let z = &mut p.gates[s * 4 * units..(s + 1) * 4 * units];
-            z.copy_from_slice(table.row(PAD as usize).as_slice().expect("contiguous"));
-            small_gemm::add_product(
-                &p.hidden[s * units..(s + 1) * units],
-                net.lstm.recurrent.view(),
-                z,
-                1,
-            );
-            let (c_done, c_next) = p.cells.split_at_mut((s + 1) * units);
-            let h_next = &mut p.hidden[(s + 1) * units..(s + 2) * units];
-            lstm_cell::forward(
-                net.lstm.activation,
-                units,
-                z,
-                &c_done[s * units..],
-                &mut c_next[..units],
-                h_next,
+            let (c_done, c_next) = p.cells.split_at_mut((s + 1) * hp);
+            let (h_done, h_next) = p.hidden.split_at_mut((s + 1) * hp);
+            packed.forward(
+                net,
+                ForwardStep {
+                    act: net.lstm.activation,
+                    table: &packed.table,
+                    inputs: &[PAD],
+                    h_prev: &h_done[s * hp..],
+                    c_prev: &c_done[s * hp..],
+                    h: &mut h_next[..hp],
+                    c: &mut c_next[..hp],
+                    gates: Some(&mut p.gates[s * g_cols..(s + 1) * g_cols]),
+                },
             );
         }
         p
     }
 
     fn cell(&self, t: usize) -> &[f32] {
-        &self.cells[t * self.units..(t + 1) * self.units]
+        &self.cells[t * self.padded..(t + 1) * self.padded]
     }
 
     fn hidden(&self, t: usize) -> &[f32] {
-        &self.hidden[t * self.units..(t + 1) * self.units]
+        &self.hidden[t * self.padded..(t + 1) * self.padded]
     }
 
-    /// Back-propagates the gradients that reached each `P_t` (`[(steps + 1), H]` each)
-    /// through the padding steps, adding to `d_table[PAD]` and `d_recurrent`.
+    /// Back-propagates the gradients that reached each `P_t` (`[(steps + 1), padded]` each)
+    /// through the padding steps, adding to `d_table[PAD]` and `d_recurrent` (packed).
     fn backward(
         &self,
         net: &EndgameLstm,
+        packed: &Packed,
         d_h: &[f32],
         d_c: &[f32],
-        d_table: &mut Array2<f32>,
+        d_table: &mut [f32],
         d_recurrent: &mut Array2<f32>,
     ) {
-        let units = self.units;
-        let mut dz = vec![0.0f32; 4 * units];
-        let mut dh = d_h[self.steps * units..(self.steps + 1) * units].to_vec();
-        let mut dc = d_c[self.steps * units..(self.steps + 1) * units].to_vec();
+        let (hp, g_cols) = (self.padded, packed.layout.gates());
+        let mut dz = self.gates.clone();
+        let mut dh = d_h[self.steps * hp..(self.steps + 1) * hp].to_vec();
+        let mut dc = d_c[self.steps * hp..(self.steps + 1) * hp].to_vec();
+        let pad_row = &mut d_table[PAD as usize * g_cols..(PAD as usize + 1) * g_cols];
         for s in (0..self.steps).rev() {
-            let gates = &self.gates[s * 4 * units..(s + 1) * 4 * units];
-            lstm_cell::backward(
-                net.lstm.activation,
-                units,
-                gates,
-                self.cell(s),
-                &dh,
-                &mut dc,
-                &mut dz,
-            );
-            for (d, &g) in d_table.row_mut(PAD as usize).iter_mut().zip(&dz) {
+            let dz_s = &mut dz[s * g_cols..(s + 1) * g_cols];
+            packed.backward(BackwardStep {
+                act: net.lstm.activation,
+                gates_to_dz: dz_s,
+                c_prev: self.cell(s),
+                dh: &mut dh,
+                dc: &mut dc,
+            });
+            for (d, &g) in pad_row.iter_mut().zip(dz_s.iter()) {
                 *d += g;
             }
-            small_gemm::add_transposed_product(self.hidden(s), &dz, d_recurrent.view_mut(), 1);
-            small_gemm::product_transposed(&dz, net.lstm.recurrent.view(), &mut dh, 1);
-            for u in 0..units {
-                dh[u] += d_h[s * units + u];
-                dc[u] += d_c[s * units + u];
+            for u in 0..hp {
+                dh[u] += d_h[s * hp + u];
+                dc[u] += d_c[s * hp + u];
             }
         }
+        add_transposed_product(&self.hidden, &dz, self.steps, d_recurrent);
     }
 }
 
@@ -138,10 +174,12 @@ struct Trace {
     /// Active rows at step `first + j`, and where that step's rows begin in the stores.
     active: Vec<usize>,
     offsets: Vec<usize>,
+    /// Gates of every active row at every step, `[stored rows, 4 padded]`; the backward pass
+    /// turns them into dL/dz in place, for the recurrent kernel's gradient at the end.
     gates: Vec<f32>,
     h_prev: Vec<f32>,
     c_prev: Vec<f32>,
-    /// Last hidden state of each sorted row: `[n, H]`.
+    /// Last hidden state of each sorted row: `[n, padded]`.
     last: Vec<f32>,
 }
 
@@ -149,25 +187,27 @@ struct Trace {
 /// (with per-step stores only when `keep` is set, for training).
 fn chunk_forward(
     net: &EndgameLstm,
-    table: &Array2<f32>,
+    packed: &Packed,
     prefix: &Prefix,
     indices: &[u8],
     keep: bool,
 ) -> Trace {
-    let units = net.lstm.units();
+    let (hp, g_cols) = (packed.layout.padded, packed.layout.gates());
     let n = indices.len() / MAXLEN;
     let row_start = |r: usize| start_of(&indices[r * MAXLEN..(r + 1) * MAXLEN]);
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&r| row_start(r));
     let starts: Vec<usize> = order.iter().map(|&r| row_start(r)).collect();
     let first = starts.first().copied().unwrap_or(MAXLEN);
-    let mut h = vec![0.0f32; n * units];
-    let mut c = vec![0.0f32; n * units];
-    // Rows that never start (empty names) end in the prefix state.
+    // Two state buffers, read one and write the other at each step. A row keeps its prefix
+    // state in both until it starts (rows that never start, empty names, end there).
+    let mut h = vec![0.0f32; n * hp];
+    let mut c = vec![0.0f32; n * hp];
     for k in 0..n {
-        h[k * units..(k + 1) * units].copy_from_slice(prefix.hidden(starts[k]));
-        c[k * units..(k + 1) * units].copy_from_slice(prefix.cell(starts[k]));
+        h[k * hp..(k + 1) * hp].copy_from_slice(prefix.hidden(starts[k]));
+        c[k * hp..(k + 1) * hp].copy_from_slice(prefix.cell(starts[k]));
     }
+    let (mut h_next, mut c_next) = (h.clone(), c.clone());
     let mut trace = Trace {
         order,
         starts,
@@ -179,8 +219,13 @@ fn chunk_forward(
         c_prev: Vec::new(),
         last: Vec::new(),
     };
-    let mut z = vec![0.0f32; n * 4 * units];
-    let mut c_prev = vec![0.0f32; n * units];
+    if keep {
+        let stored: usize = trace.starts.iter().map(|&s| MAXLEN - s.min(MAXLEN)).sum();
+        trace.gates = vec![0.0; stored * g_cols];
+        trace.h_prev.reserve(stored * hp);
+        trace.c_prev.reserve(stored * hp);
+    }
+    let mut inputs = vec![0u8; n];
     let mut active = 0;
     let mut offset = 0;
     for t in first..MAXLEN {
@@ -188,26 +233,33 @@ fn chunk_forward(
             active += 1;
         }
         for k in 0..active {
-            let v = indices[trace.order[k] * MAXLEN + t] as usize;
-            z[k * 4 * units..(k + 1) * 4 * units]
-                .copy_from_slice(table.row(v).as_slice().expect("contiguous"));
+            inputs[k] = indices[trace.order[k] * MAXLEN + t];
         }
-        small_gemm::add_product(&h, net.lstm.recurrent.view(), &mut z, active);
-        c_prev[..active * units].copy_from_slice(&c[..active * units]);
         if keep {
-            trace.h_prev.extend_from_slice(&h[..active * units]);
-            trace.c_prev.extend_from_slice(&c[..active * units]);
+            trace.h_prev.extend_from_slice(&h[..active * hp]);
+            trace.c_prev.extend_from_slice(&c[..active * hp]);
         }
-        lstm_cell::forward(
-            net.lstm.activation,
-            units,
-            &mut z[..active * 4 * units],
-            &c_prev[..active * units],
-            &mut c[..active * units],
-            &mut h[..active * units],
+        let gates = if keep {
+            Some(&mut trace.gates[offset * g_cols..(offset + active) * g_cols])
+        } else {
+            None
+        };
+        packed.forward(
+            net,
+            ForwardStep {
+                act: net.lstm.activation,
+                table: &packed.table,
+                inputs: &inputs[..active],
+                h_prev: &h[..active * hp],
+                c_prev: &c[..active * hp],
+                h: &mut h_next[..active * hp],
+                c: &mut c_next[..active * hp],
+                gates,
+            },
         );
+        std::mem::swap(&mut h, &mut h_next);
+        std::mem::swap(&mut c, &mut c_next);
         if keep {
-            trace.gates.extend_from_slice(&z[..active * 4 * units]);
             trace.active.push(active);
             trace.offsets.push(offset);
             offset += active;
@@ -217,75 +269,73 @@ fn chunk_forward(
     trace
 }
 
-/// Gradients of one chunk, before reduction.
+/// Gradients of one chunk, before reduction (the LSTM's in the packed layout).
 struct ChunkGrads {
     loss: f64,
     dense: Dense,
-    d_table: Array2<f32>,
+    /// `[vocab, 4 padded]`.
+    d_table: Vec<f32>,
+    /// `[padded, 4 padded]`.
     d_recurrent: Array2<f32>,
-    /// Gradients reaching each prefix state `P_t`: `[(MAXLEN + 1), H]` each.
+    /// Gradients reaching each prefix state `P_t`: `[(MAXLEN + 1), padded]` each.
     d_prefix_h: Vec<f32>,
     d_prefix_c: Vec<f32>,
 }
 
-/// Backward through the LSTM for one chunk from dL/dh_last (sorted rows).
+/// Backward through the LSTM for one chunk from dL/dh_last (sorted rows, `[n, padded]`).
 fn chunk_backward(
     net: &EndgameLstm,
-    trace: &Trace,
+    packed: &Packed,
+    mut trace: Trace,
     indices: &[u8],
     d_last: Vec<f32>,
     grads: &mut ChunkGrads,
 ) {
-    let units = net.lstm.units();
-    let act: RecurrentActivation = net.lstm.activation;
+    let (hp, g_cols) = (packed.layout.padded, packed.layout.gates());
     let n = trace.order.len();
     let mut dh = d_last;
-    let mut dc = vec![0.0f32; n * units];
-    let mut dz = vec![0.0f32; n * 4 * units];
+    let mut dc = vec![0.0f32; n * hp];
     // Rows whose names are empty hand their gradient straight to the last prefix state.
     let mut settled = n;
-    let settle = |k: usize, dh: &[f32], dc: &[f32], grads: &mut ChunkGrads| {
-        let t = trace.starts[k];
-        for u in 0..units {
-            grads.d_prefix_h[t * units + u] += dh[k * units + u];
-            grads.d_prefix_c[t * units + u] += dc[k * units + u];
+    let settle = |k: usize, t: usize, dh: &[f32], dc: &[f32], grads: &mut ChunkGrads| {
+        for u in 0..hp {
+            grads.d_prefix_h[t * hp + u] += dh[k * hp + u];
+            grads.d_prefix_c[t * hp + u] += dc[k * hp + u];
         }
     };
     while settled > 0 && trace.starts[settled - 1] >= MAXLEN {
         settled -= 1;
-        settle(settled, &dh, &dc, grads);
+        settle(settled, MAXLEN, &dh, &dc, grads);
     }
     for t in (trace.first..MAXLEN).rev() {
         let j = t - trace.first;
         let (active, offset) = (trace.active[j], trace.offsets[j]);
-        lstm_cell::backward(
-            act,
-            units,
-            &trace.gates[offset * 4 * units..(offset + active) * 4 * units],
-            &trace.c_prev[offset * units..(offset + active) * units],
-            &dh[..active * units],
-            &mut dc[..active * units],
-            &mut dz[..active * 4 * units],
-        );
-        for k in 0..active {
+        let dz = &mut trace.gates[offset * g_cols..(offset + active) * g_cols];
+        packed.backward(BackwardStep {
+            act: net.lstm.activation,
+            gates_to_dz: dz,
+            c_prev: &trace.c_prev[offset * hp..(offset + active) * hp],
+            dh: &mut dh[..active * hp],
+            dc: &mut dc[..active * hp],
+        });
+        for (k, dz_row) in dz.chunks_exact(g_cols).enumerate() {
             let v = indices[trace.order[k] * MAXLEN + t] as usize;
-            let mut table_row = grads.d_table.row_mut(v);
-            for (d, &g) in table_row
+            for (d, &g) in grads.d_table[v * g_cols..(v + 1) * g_cols]
                 .iter_mut()
-                .zip(&dz[k * 4 * units..(k + 1) * 4 * units])
+                .zip(dz_row)
             {
                 *d += g;
             }
         }
-        let h_prev = &trace.h_prev[offset * units..(offset + active) * units];
-        small_gemm::add_transposed_product(h_prev, &dz, grads.d_recurrent.view_mut(), active);
-        small_gemm::product_transposed(&dz, net.lstm.recurrent.view(), &mut dh, active);
         // Rows that started at this step are done: their gradient belongs to P_t.
         while settled > 0 && trace.starts[settled - 1] == t {
             settled -= 1;
-            settle(settled, &dh, &dc, grads);
+            settle(settled, t, &dh, &dc, grads);
         }
     }
+    // dL/dW_h in one product over every stored step: h_prev^T dz.
+    let stored = trace.h_prev.len() / hp;
+    add_transposed_product(&trace.h_prev, &trace.gates, stored, &mut grads.d_recurrent);
 }
 
 /// The fast equivalent of `model::batch_loss_and_grads` for the Endgame LSTM.
@@ -296,17 +346,31 @@ pub fn batch_loss_and_grads(
     weights: &[f32],
     step_rng: &Rng,
 ) -> (f64, EndgameLstm) {
+    batch_loss_and_grads_on(Simd::detect(), net, indices, labels, weights, step_rng)
+}
+
+/// `batch_loss_and_grads` on the given lanes (tests run both on one machine).
+pub fn batch_loss_and_grads_on(
+    simd: Simd,
+    net: &EndgameLstm,
+    indices: &[u8],
+    labels: &[f32],
+    weights: &[f32],
+    step_rng: &Rng,
+) -> (f64, EndgameLstm) {
     let batch = labels.len();
     assert_eq!(indices.len(), batch * MAXLEN);
     assert_eq!(weights.len(), batch);
     let units = net.lstm.units();
-    let table = input_table(net);
+    let packed = Packed::new(net, simd, true);
+    let (hp, g_cols) = (packed.layout.padded, packed.layout.gates());
+    let vocab = net.embedding.weight.nrows();
     let prefix_steps = indices
         .chunks_exact(MAXLEN)
         .map(start_of)
         .max()
         .unwrap_or(0);
-    let prefix = Prefix::new(net, &table, prefix_steps);
+    let prefix = Prefix::new(net, &packed, prefix_steps);
     let partials: Vec<ChunkGrads> = indices
         .par_chunks(CHUNK_ROWS * MAXLEN)
         .zip(labels.par_chunks(CHUNK_ROWS))
@@ -314,25 +378,20 @@ pub fn batch_loss_and_grads(
         .enumerate()
         .map(|(k, ((idx, lab), w))| {
             let n = lab.len();
-            let trace = chunk_forward(net, &table, &prefix, idx, true);
+            let trace = chunk_forward(net, &packed, &prefix, idx, true);
             let mut last = Array2::zeros((n, units));
             for (sorted, &r) in trace.order.iter().enumerate() {
-                last.row_mut(r).assign(
-                    &ArrayView2::from_shape(
-                        (1, units),
-                        &trace.last[sorted * units..(sorted + 1) * units],
-                    )
-                    .expect("row")
-                    .row(0),
-                );
+                for (d, &v) in last.row_mut(r).iter_mut().zip(&trace.last[sorted * hp..]) {
+                    *d = v;
+                }
             }
             let mut grads = ChunkGrads {
                 loss: 0.0,
                 dense: net.dense.zeros_like(),
-                d_table: Array2::zeros(table.dim()),
-                d_recurrent: Array2::zeros(net.lstm.recurrent.dim()),
-                d_prefix_h: vec![0.0; (MAXLEN + 1) * units],
-                d_prefix_c: vec![0.0; (MAXLEN + 1) * units],
+                d_table: vec![0.0; vocab * g_cols],
+                d_recurrent: Array2::zeros((hp, g_cols)),
+                d_prefix_h: vec![0.0; (MAXLEN + 1) * hp],
+                d_prefix_c: vec![0.0; (MAXLEN + 1) * hp],
             };
             let mut rng = step_rng.fork(k as u64);
             let (loss, d_last) = net.head_loss_and_grads(
@@ -344,29 +403,29 @@ pub fn batch_loss_and_grads(
                 &mut grads.dense,
             );
             grads.loss = loss;
-            let mut d_sorted = vec![0.0f32; n * units];
+            let mut d_sorted = vec![0.0f32; n * hp];
             for (sorted, &r) in trace.order.iter().enumerate() {
-                for (d, &g) in d_sorted[sorted * units..(sorted + 1) * units]
-                    .iter_mut()
-                    .zip(d_last.row(r))
-                {
+                for (d, &g) in d_sorted[sorted * hp..].iter_mut().zip(d_last.row(r)) {
                     *d = g;
                 }
             }
-            chunk_backward(net, &trace, idx, d_sorted, &mut grads);
+            chunk_backward(net, &packed, trace, idx, d_sorted, &mut grads);
             grads
         })
         .collect();
 
     let mut total = net.zeros_like();
     let mut loss = 0.0;
-    let mut d_table = Array2::zeros(table.dim());
-    let mut d_prefix_h = vec![0.0f32; (MAXLEN + 1) * units];
-    let mut d_prefix_c = vec![0.0f32; (MAXLEN + 1) * units];
+    let mut d_table = vec![0.0f32; vocab * g_cols];
+    let mut d_recurrent = Array2::zeros((hp, g_cols));
+    let mut d_prefix_h = vec![0.0f32; (MAXLEN + 1) * hp];
+    let mut d_prefix_c = vec![0.0f32; (MAXLEN + 1) * hp];
     for g in &partials {
         loss += g.loss;
-        d_table += &g.d_table;
-        total.lstm.recurrent += &g.d_recurrent;
+        for (a, b) in d_table.iter_mut().zip(&g.d_table) {
+            *a += b;
+        }
+        d_recurrent += &g.d_recurrent;
         total.dense.kernel += &g.dense.kernel;
         total.dense.bias += &g.dense.bias;
         for (a, b) in d_prefix_h.iter_mut().zip(&g.d_prefix_h) {
@@ -378,11 +437,23 @@ pub fn batch_loss_and_grads(
     }
     prefix.backward(
         net,
+        &packed,
         &d_prefix_h,
         &d_prefix_c,
         &mut d_table,
-        &mut total.lstm.recurrent,
+        &mut d_recurrent,
     );
+    let layout = packed.layout;
+    let d_table =
+        Array2::from_shape_vec((vocab, 4 * units), layout.unpack_columns(&d_table, vocab))
+            .expect("table shape");
+    let d_recurrent = layout.unpack_columns(d_recurrent.as_slice().expect("row-major"), hp);
+    total.lstm.recurrent = Array2::from_shape_vec((units, 4 * units), {
+        let mut v = d_recurrent;
+        v.truncate(units * 4 * units);
+        v
+    })
+    .expect("recurrent shape");
     total.embedding.weight = matmul(d_table.view(), net.lstm.kernel.t());
     total.lstm.kernel = matmul(net.embedding.weight.t(), d_table.view());
     total.lstm.bias = d_table.sum_axis(Axis(0));
@@ -393,15 +464,20 @@ pub fn batch_loss_and_grads(
 /// states after every padding-prefix length (0 to 75 steps).
 #[derive(Clone, Debug)]
 pub struct Scorer {
-    table: Array2<f32>,
+    packed: Packed,
     prefix: Prefix,
 }
 
 impl Scorer {
     pub fn new(net: &EndgameLstm) -> Scorer {
-        let table = input_table(net);
-        let prefix = Prefix::new(net, &table, MAXLEN);
-        Scorer { table, prefix }
+        Scorer::on(Simd::detect(), net)
+    }
+
+    /// A scorer on the given lanes (tests run both on one machine).
+    pub fn on(simd: Simd, net: &EndgameLstm) -> Scorer {
+        let packed = Packed::new(net, simd, false);
+        let prefix = Prefix::new(net, &packed, MAXLEN);
+        Scorer { packed, prefix }
     }
 
     /// Output probabilities `[n, outputs]` per `[n, MAXLEN]` row, in order (see
@@ -413,9 +489,11 @@ impl Scorer {
         indices
             .par_chunks(SCORE_ROWS * MAXLEN)
             .flat_map_iter(|idx| {
-                let trace = chunk_forward(net, &self.table, &self.prefix, idx, false);
-                let last =
-                    ArrayView2::from_shape((trace.order.len(), units), &trace.last).expect("block");
+                let trace = chunk_forward(net, &self.packed, &self.prefix, idx, false);
+                let hp = self.packed.layout.padded;
+                let padded =
+                    ArrayView2::from_shape((trace.order.len(), hp), &trace.last).expect("block");
+                let last = padded.slice(ndarray::s![.., ..units]);
                 let mut logits = net.dense.forward(last);
                 let logits = logits.as_slice_mut().expect("row-major");
                 probabilities_in_place(logits, outputs);

@@ -5,14 +5,37 @@
 //! polynomial near zero and the exp form elsewhere for tanh), branch-free, accurate to a few
 //! float32 ulps: tests/fast_math.rs bounds them against f64 over the whole range.
 
-const LOG2E: f32 = std::f32::consts::LOG2_E;
-// ln 2 split in two for exact range reduction (Cephes).
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
-// exp overflows above 88.72 and is 0 below -103.97; clamping keeps 2^n representable.
-const EXP_MAX: f32 = 88.376_26;
-const EXP_MIN: f32 = -87.336_55;
-const ROUNDER: f32 = 12_582_912.0;
+/// The constants, shared with the vector versions in `lanes.rs`.
+pub mod consts {
+    pub const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split in two for exact range reduction (Cephes).
+    pub const LN2_HI: f32 = 0.693_359_4;
+    pub const LN2_LO: f32 = -2.121_944_4e-4;
+    // exp overflows above 88.72 and is 0 below -103.97; clamping keeps 2^n representable.
+    pub const EXP_MAX: f32 = 88.376_26;
+    pub const EXP_MIN: f32 = -87.336_55;
+    pub const ROUNDER: f32 = 12_582_912.0;
+    /// exp's polynomial in r, highest degree first.
+    pub const EXP_POLY: [f32; 6] = [
+        1.987_569_1e-4,
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        1.666_666_5e-1,
+        0.5,
+    ];
+    /// tanh's odd polynomial in x^2 near zero, highest degree first.
+    pub const TANH_POLY: [f32; 5] = [
+        -5.704_988_7e-3,
+        2.063_908_8e-2,
+        -5.373_971_6e-2,
+        1.333_144_2e-1,
+        -3.333_328e-1,
+    ];
+    /// Below this |x|, tanh uses the polynomial (the exp form would cancel).
+    pub const TANH_SMALL: f32 = 0.625;
+}
+use consts::*;
 
 /// e^x for every float32 `x` (infinity above 88.37, 0 below -87.33).
 #[inline(always)]
@@ -22,12 +45,10 @@ pub fn exp(x_in: f32) -> f32 {
     // plain float arithmetic (no floor call, so the loop vectorises on any x86-64).
     let n = (x * LOG2E + ROUNDER) - ROUNDER;
     let r = x - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
+    let mut p = EXP_POLY[0];
+    for &c in &EXP_POLY[1..] {
+        p = p * r + c;
+    }
     let y = p * r * r + r + 1.0;
     // 2^n by building the exponent bits directly.
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
@@ -54,15 +75,14 @@ pub fn sigmoid(x: f32) -> f32 {
 pub fn tanh(x: f32) -> f32 {
     let a = x.abs();
     let z = x * x;
-    let mut p = -5.704_988_7e-3f32;
-    p = p * z + 2.063_908_8e-2;
-    p = p * z - 5.373_971_6e-2;
-    p = p * z + 1.333_144_2e-1;
-    p = p * z - 3.333_328e-1;
+    let mut p = TANH_POLY[0];
+    for &c in &TANH_POLY[1..] {
+        p = p * z + c;
+    }
     let small = p * z * x + x;
     let e = exp(-2.0 * a);
     let large = ((1.0 - e) / (1.0 + e)).copysign(x);
-    if a < 0.625 { small } else { large }
+    if a < TANH_SMALL { small } else { large }
 }
 
 #[cfg(test)]

@@ -2,6 +2,6 @@
 
 pub mod endgame_lstm;
 pub mod fast_math;
-pub mod lstm_cell;
-pub mod small_gemm;
+pub mod lanes;
+pub mod packed_lstm;
 pub mod snowman_cnn;

@@ -1,0 +1,433 @@
+//! The LSTM's recurrent step on packed weights: the product `h_prev W` and the cell fused in
+//! one pass, and the backward step (the cell's backward, then `dz W^T`).
+//!
+//! **Layout.** Units are padded to whole tiles of 16 (padded units have zero weights, so their
+//! state stays exactly 0 and changes nothing), and the `4H` gate columns are permuted so that
+//! each tile's four gates lie side by side: packed column `64 t + 16 g + l` is gate `g` of unit
+//! `16 t + l`. A block of rows then holds a tile's i, f, g, o for 16 units in four registers
+//! per row, and the cell runs on them before they ever reach memory. The recurrent kernel is
+//! packed once per batch (per model when scoring) as column tiles of 16, each a stream over
+//! the 128 inputs, which is the order the product reads them.
+//!
+//! Generic over `Lanes`: AVX-512 where the CPU has it, portable lanes (AVX2 where present)
+//! elsewhere. tests/fast_cpu.rs checks both against the reference.
+
+use super::lanes::{self, Lanes, Portable};
+use crate::nn::RecurrentActivation;
+use ndarray::ArrayView2;
+
+/// Units per tile: one register of lanes.
+pub const TILE: usize = 16;
+
+/// Which lanes the kernels run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Simd {
+    /// AVX-512F registers (used only where the CPU has them, whatever is asked).
+    Avx512,
+    /// Arrays the compiler vectorises (with AVX2 and FMA where the CPU has them).
+    Portable,
+}
+
+impl Simd {
+    /// The best this CPU runs.
+    pub fn detect() -> Simd {
+        if avx512() {
+            Simd::Avx512
+        } else {
+            Simd::Portable
+        }
+    }
+}
+
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+fn avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Sizes of the packed layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// The model's units.
+    pub units: usize,
+    /// Units padded to whole tiles.
+    pub padded: usize,
+}
+
+impl Layout {
+    pub fn new(units: usize) -> Layout {
+        Layout {
+            units,
+            padded: units.div_ceil(TILE) * TILE,
+        }
+    }
+
+    pub fn tiles(&self) -> usize {
+        self.padded / TILE
+    }
+
+    /// Packed gate columns: `4 * padded`.
+    pub fn gates(&self) -> usize {
+        4 * self.padded
+    }
+
+    /// The packed column of gate `g` (0..4: i, f, g, o) of unit `u`.
+    pub fn column(&self, g: usize, u: usize) -> usize {
+        (u / TILE) * 4 * TILE + g * TILE + u % TILE
+    }
+
+    /// Copies the `[rows, 4H]` matrix `m` into the packed `[rows, 4 padded]` column order.
+    pub fn pack_columns(&self, m: ArrayView2<f32>) -> Vec<f32> {
+        let (rows, cols) = m.dim();
+        assert_eq!(cols, 4 * self.units);
+        let g_cols = self.gates();
+        let mut out = vec![0.0f32; rows * g_cols];
+        for (r, row) in m.rows().into_iter().enumerate() {
+            for g in 0..4 {
+                for u in 0..self.units {
+                    out[r * g_cols + self.column(g, u)] = row[g * self.units + u];
+                }
+            }
+        }
+        out
+    }
+
+    /// The inverse of `pack_columns` for `rows` rows (padding dropped).
+    pub fn unpack_columns(&self, packed: &[f32], rows: usize) -> Vec<f32> {
+        let g_cols = self.gates();
+        let mut out = vec![0.0f32; rows * 4 * self.units];
+        for r in 0..rows {
+            for g in 0..4 {
+                for u in 0..self.units {
+                    out[r * 4 * self.units + g * self.units + u] =
+                        packed[r * g_cols + self.column(g, u)];
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The recurrent kernel `[H, 4H]` packed for the step kernels.
+#[derive(Clone, Debug)]
+pub struct PackedRecurrent {
+    pub layout: Layout,
+    /// Forward: column tile `ct` (tile `ct / 4`, gate `ct % 4`) is `padded` rows of 16 at
+    /// `ct * padded`, row `k` holding `W[k, that gate of those 16 units]`.
+    forward: Vec<[f32; TILE]>,
+    /// Backward (`dz W^T`): output tile `ot` is `4 padded` rows of 16 at `ot * 4 padded`, row
+    /// `q` holding `W[16 ot .. 16 ot + 16, packed column q]`. Empty when built for scoring.
+    backward: Vec<[f32; TILE]>,
+}
+
+impl PackedRecurrent {
+    pub fn new(recurrent: ArrayView2<f32>, with_backward: bool) -> PackedRecurrent {
+        let (units, cols) = recurrent.dim();
+        assert_eq!(cols, 4 * units);
+        let layout = Layout::new(units);
+        let (hp, g_cols) = (layout.padded, layout.gates());
+        let packed = layout.pack_columns(recurrent);
+        let mut forward = vec![[0.0f32; TILE]; g_cols / TILE * hp];
+        for k in 0..units {
+            for ct in 0..g_cols / TILE {
+                forward[ct * hp + k].copy_from_slice(&packed[k * g_cols + ct * TILE..][..TILE]);
+            }
+        }
+        let mut backward = Vec::new();
+        if with_backward {
+            backward = vec![[0.0f32; TILE]; layout.tiles() * g_cols];
+            for k in 0..units {
+                for q in 0..g_cols {
+                    backward[(k / TILE) * g_cols + q][k % TILE] = packed[k * g_cols + q];
+                }
+            }
+        }
+        PackedRecurrent {
+            layout,
+            forward,
+            backward,
+        }
+    }
+}
+
+/// `acc[r][j] += sum over k of a[r][k] * b[j][k]`: `MR` rows of `a` against `NT` column tiles.
+#[inline(always)]
+fn product_block<L: Lanes, const MR: usize, const NT: usize>(
+    a: [&[f32]; MR],
+    b: [&[[f32; TILE]]; NT],
+    acc: &mut [[L; NT]; MR],
+) {
+    let depth = b[0].len();
+    assert!(a.iter().all(|row| row.len() >= depth));
+    assert!(b.iter().all(|tile| tile.len() == depth));
+    for k in 0..depth {
+        // SAFETY: k < depth <= every length, asserted above.
+        let bk: [L; NT] = std::array::from_fn(|j| L::load(unsafe { b[j].get_unchecked(k) }));
+        for r in 0..MR {
+            let s = L::splat(unsafe { *a[r].get_unchecked(k) });
+            for j in 0..NT {
+                acc[r][j] = s.mul_add(bk[j], acc[r][j]);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn lanes16(s: &[f32]) -> &[f32; TILE] {
+    s[..TILE].try_into().expect("16 lanes")
+}
+
+#[inline(always)]
+fn lanes16_mut(s: &mut [f32]) -> &mut [f32; TILE] {
+    (&mut s[..TILE]).try_into().expect("16 lanes")
+}
+
+#[inline(always)]
+fn activate<L: Lanes>(act: RecurrentActivation, z: L) -> L {
+    match act {
+        RecurrentActivation::Sigmoid => lanes::sigmoid(z),
+        RecurrentActivation::HardSigmoid => L::splat(0.2)
+            .mul(z)
+            .add(L::splat(0.5))
+            .max(L::splat(0.0))
+            .min(L::splat(1.0)),
+    }
+}
+
+/// The activation's derivative from its output `y`.
+#[inline(always)]
+fn derivative<L: Lanes>(act: RecurrentActivation, y: L) -> L {
+    let one = L::splat(1.0);
+    match act {
+        RecurrentActivation::Sigmoid => y.mul(one.sub(y)),
+        RecurrentActivation::HardSigmoid => {
+            let zero = L::splat(0.0);
+            L::select_lt(zero, y, L::select_lt(y, one, L::splat(0.2), zero), zero)
+        }
+    }
+}
+
+/// One forward step's inputs and outputs for `rows` rows (all `[rows, padded]` unless said).
+pub struct ForwardStep<'a> {
+    pub act: RecurrentActivation,
+    /// The input table in packed columns, `[vocab, 4 padded]`.
+    pub table: &'a [f32],
+    /// Each row's input index at this step.
+    pub inputs: &'a [u8],
+    pub h_prev: &'a [f32],
+    pub c_prev: &'a [f32],
+    pub h: &'a mut [f32],
+    pub c: &'a mut [f32],
+    /// Where to keep the gates i, f, g, o (`[rows, 4 padded]`), for training.
+    pub gates: Option<&'a mut [f32]>,
+}
+
+/// `z = table[input] + h_prev W`, then the cell: `c = f c_prev + i g`, `h = o tanh(c)`.
+pub fn forward_step(simd: Simd, w: &PackedRecurrent, step: ForwardStep) {
+    #[cfg(target_arch = "x86_64")]
+    if simd == Simd::Avx512 && avx512() {
+        // SAFETY: the CPU has AVX-512F, checked just above.
+        return unsafe { forward_avx512(w, step) };
+    }
+    let _ = simd;
+    if avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { forward_avx2(w, step) };
+    }
+    forward_generic::<Portable>(w, step)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn forward_avx512(w: &PackedRecurrent, step: ForwardStep) {
+    forward_generic::<lanes::Avx512>(w, step)
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn forward_avx2(w: &PackedRecurrent, step: ForwardStep) {
+    forward_generic::<Portable>(w, step)
+}
+
+#[inline(always)]
+fn forward_generic<L: Lanes>(w: &PackedRecurrent, mut step: ForwardStep) {
+    let mut r = 0;
+    let rows = step.inputs.len();
+    while r < rows {
+        let take = (rows - r).min(L::ROWS);
+        match take {
+            6.. => forward_rows::<L, 6>(w, &mut step, r),
+            5 => forward_rows::<L, 5>(w, &mut step, r),
+            4 => forward_rows::<L, 4>(w, &mut step, r),
+            3 => forward_rows::<L, 3>(w, &mut step, r),
+            2 => forward_rows::<L, 2>(w, &mut step, r),
+            _ => forward_rows::<L, 1>(w, &mut step, r),
+        }
+        r += take.min(6);
+    }
+}
+
+/// Rows `r0 .. r0 + MR` of a forward step, tile by tile.
+#[inline(always)]
+fn forward_rows<L: Lanes, const MR: usize>(w: &PackedRecurrent, s: &mut ForwardStep, r0: usize) {
+    let (hp, g_cols) = (w.layout.padded, w.layout.gates());
+    let h_prev: [&[f32]; MR] = std::array::from_fn(|r| &s.h_prev[(r0 + r) * hp..][..hp]);
+    for t in 0..w.layout.tiles() {
+        let b: [&[[f32; TILE]]; 4] = std::array::from_fn(|g| &w.forward[(4 * t + g) * hp..][..hp]);
+        let mut acc: [[L; 4]; MR] = std::array::from_fn(|r| {
+            let input = &s.table[s.inputs[r0 + r] as usize * g_cols..][..g_cols];
+            std::array::from_fn(|g| L::load(lanes16(&input[(4 * t + g) * TILE..])))
+        });
+        product_block(h_prev, b, &mut acc);
+        for (r, z) in acc.iter().enumerate() {
+            let row = r0 + r;
+            let i = activate(s.act, z[0]);
+            let f = activate(s.act, z[1]);
+            let g = lanes::tanh(z[2]);
+            let o = activate(s.act, z[3]);
+            let at = row * hp + t * TILE;
+            let c_prev = L::load(lanes16(&s.c_prev[at..]));
+            let c = f.mul(c_prev).add(i.mul(g));
+            let h = o.mul(lanes::tanh(c));
+            c.store(lanes16_mut(&mut s.c[at..]));
+            h.store(lanes16_mut(&mut s.h[at..]));
+            if let Some(gates) = s.gates.as_deref_mut() {
+                let base = row * g_cols + 4 * t * TILE;
+                for (k, v) in [i, f, g, o].into_iter().enumerate() {
+                    v.store(lanes16_mut(&mut gates[base + k * TILE..]));
+                }
+            }
+        }
+    }
+}
+
+/// One backward step for `rows` rows.
+pub struct BackwardStep<'a> {
+    pub act: RecurrentActivation,
+    /// The step's gates on entry, dL/dz on return: `[rows, 4 padded]`.
+    pub gates_to_dz: &'a mut [f32],
+    pub c_prev: &'a [f32],
+    /// dL/dh_t on entry, dL/dh_{t-1} on return.
+    pub dh: &'a mut [f32],
+    /// dL/dc_t on entry, dL/dc_{t-1} on return.
+    pub dc: &'a mut [f32],
+}
+
+/// The cell's backward (gates to dz, in place), then `dh_prev = dz W^T`.
+pub fn backward_step(simd: Simd, w: &PackedRecurrent, step: BackwardStep) {
+    assert!(!w.backward.is_empty(), "packed without the backward kernel");
+    #[cfg(target_arch = "x86_64")]
+    if simd == Simd::Avx512 && avx512() {
+        // SAFETY: the CPU has AVX-512F, checked just above.
+        return unsafe { backward_avx512(w, step) };
+    }
+    let _ = simd;
+    if avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { backward_avx2(w, step) };
+    }
+    backward_generic::<Portable>(w, step)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn backward_avx512(w: &PackedRecurrent, step: BackwardStep) {
+    backward_generic::<lanes::Avx512>(w, step)
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn backward_avx2(w: &PackedRecurrent, step: BackwardStep) {
+    backward_generic::<Portable>(w, step)
+}
+
+#[inline(always)]
+fn backward_generic<L: Lanes>(w: &PackedRecurrent, s: BackwardStep) {
+    let (hp, g_cols) = (w.layout.padded, w.layout.gates());
+    let rows = s.c_prev.len() / hp;
+    // The cell, as `nn::lstm::cell_backward` computes it, term for term.
+    for row in 0..rows {
+        for t in 0..w.layout.tiles() {
+            let at = row * hp + t * TILE;
+            let base = row * g_cols + 4 * t * TILE;
+            let gate = |k: usize| L::load(lanes16(&s.gates_to_dz[base + k * TILE..]));
+            let (i, f, g, o) = (gate(0), gate(1), gate(2), gate(3));
+            let c_prev = L::load(lanes16(&s.c_prev[at..]));
+            let dh = L::load(lanes16(&s.dh[at..]));
+            let dc = L::load(lanes16(&s.dc[at..]));
+            let one = L::splat(1.0);
+            let tanh_c = lanes::tanh(f.mul(c_prev).add(i.mul(g)));
+            let dc_total = dc.add(dh.mul(o).mul(one.sub(tanh_c.mul(tanh_c))));
+            let di = dc_total.mul(g).mul(derivative(s.act, i));
+            let df = dc_total.mul(c_prev).mul(derivative(s.act, f));
+            let dg = dc_total.mul(i).mul(one.sub(g.mul(g)));
+            let d_o = dh.mul(tanh_c).mul(derivative(s.act, o));
+            for (k, v) in [di, df, dg, d_o].into_iter().enumerate() {
+                v.store(lanes16_mut(&mut s.gates_to_dz[base + k * TILE..]));
+            }
+            dc_total.mul(f).store(lanes16_mut(&mut s.dc[at..]));
+        }
+    }
+    // dh_prev = dz W^T, four output tiles at a time where they divide evenly.
+    let dz: &[f32] = s.gates_to_dz;
+    let mut r = 0;
+    while r < rows {
+        let take = (rows - r).min(L::ROWS).min(6);
+        if w.layout.tiles().is_multiple_of(4) {
+            for ot in (0..w.layout.tiles()).step_by(4) {
+                match take {
+                    6 => dh_rows::<L, 6, 4>(w, dz, s.dh, r, ot),
+                    5 => dh_rows::<L, 5, 4>(w, dz, s.dh, r, ot),
+                    4 => dh_rows::<L, 4, 4>(w, dz, s.dh, r, ot),
+                    3 => dh_rows::<L, 3, 4>(w, dz, s.dh, r, ot),
+                    2 => dh_rows::<L, 2, 4>(w, dz, s.dh, r, ot),
+                    _ => dh_rows::<L, 1, 4>(w, dz, s.dh, r, ot),
+                }
+            }
+        } else {
+            for ot in 0..w.layout.tiles() {
+                match take {
+                    6 => dh_rows::<L, 6, 1>(w, dz, s.dh, r, ot),
+                    5 => dh_rows::<L, 5, 1>(w, dz, s.dh, r, ot),
+                    4 => dh_rows::<L, 4, 1>(w, dz, s.dh, r, ot),
+                    3 => dh_rows::<L, 3, 1>(w, dz, s.dh, r, ot),
+                    2 => dh_rows::<L, 2, 1>(w, dz, s.dh, r, ot),
+                    _ => dh_rows::<L, 1, 1>(w, dz, s.dh, r, ot),
+                }
+            }
+        }
+        r += take;
+    }
+}
+
+/// `dh[r0 .. r0 + MR, tiles ot .. ot + NT] = dz W^T` for those rows and tiles.
+#[inline(always)]
+fn dh_rows<L: Lanes, const MR: usize, const NT: usize>(
+    w: &PackedRecurrent,
+    dz: &[f32],
+    dh: &mut [f32],
+    r0: usize,
+    ot: usize,
+) {
+    let (hp, g_cols) = (w.layout.padded, w.layout.gates());
+    let a: [&[f32]; MR] = std::array::from_fn(|r| &dz[(r0 + r) * g_cols..][..g_cols]);
+    let b: [&[[f32; TILE]]; NT] =
+        std::array::from_fn(|j| &w.backward[(ot + j) * g_cols..][..g_cols]);
+    let mut acc = [[L::splat(0.0); NT]; MR];
+    product_block(a, b, &mut acc);
+    for (r, row) in acc.iter().enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            v.store(lanes16_mut(&mut dh[(r0 + r) * hp + (ot + j) * TILE..]));
+        }
+    }
+}
