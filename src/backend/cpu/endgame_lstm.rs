@@ -26,7 +26,6 @@ use crate::model::head::{dga_scores, probabilities_in_place};
 use crate::model::{CHUNK_ROWS, EndgameLstm, Network};
 use crate::nn::{Dense, matmul};
 use crate::rng::Rng;
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
@@ -66,14 +65,13 @@ impl Packed {
     fn backward(&self, step: BackwardStep) {
         super::packed_lstm::backward_step(self.simd, &self.recurrent, step)
     }
-}
 
-/// `c += a^T b` for `a` `[m, k]` and `b` `[m, n]` (row-major slices), `c` `[k, n]`.
-fn add_transposed_product(a: &[f32], b: &[f32], m: usize, c: &mut Array2<f32>) {
-    let (k, n) = c.dim();
-    let av = ArrayView2::from_shape((m, k), &a[..m * k]).expect("block");
-    let bv = ArrayView2::from_shape((m, n), &b[..m * n]).expect("block");
-    general_mat_mul(1.0, &av.t(), &bv, 1.0, c);
+    /// `c += a^T b` for `a` `[m, padded]`, `b` `[m, 4 padded]`, `c` `[padded, 4 padded]`.
+    fn add_transposed_product(&self, a: &[f32], b: &[f32], m: usize, c: &mut Array2<f32>) {
+        let dim = c.dim();
+        let c = c.as_slice_mut().expect("row-major");
+        super::packed_lstm::add_transposed_product(self.simd, a, b, m, c, dim)
+    }
 }
 
 /// The states after 0..=steps padding steps from the zero state (`P_0 = 0`), padded layout.
@@ -159,7 +157,7 @@ impl Prefix {
                 dc[u] += d_c[s * hp + u];
             }
         }
-        add_transposed_product(&self.hidden, &dz, self.steps, d_recurrent);
+        packed.add_transposed_product(&self.hidden, &dz, self.steps, d_recurrent);
     }
 }
 
@@ -335,7 +333,7 @@ fn chunk_backward(
     }
     // dL/dW_h in one product over every stored step: h_prev^T dz.
     let stored = trace.h_prev.len() / hp;
-    add_transposed_product(&trace.h_prev, &trace.gates, stored, &mut grads.d_recurrent);
+    packed.add_transposed_product(&trace.h_prev, &trace.gates, stored, &mut grads.d_recurrent);
 }
 
 /// The fast equivalent of `model::batch_loss_and_grads` for the Endgame LSTM.

@@ -162,19 +162,63 @@ impl PackedRecurrent {
     }
 }
 
-/// `acc[r][j] += sum over k of a[r][k] * b[j][k]`: `MR` rows of `a` against `NT` column tiles.
+/// Runs `$call` with the const `$mr` set to `$rows` (1 to 6): the row count of a register
+/// block is a compile-time constant, so the accumulators stay in registers.
+macro_rules! with_rows {
+    ($rows:expr, |$mr:ident| $call:expr) => {
+        match $rows {
+            6 => {
+                const $mr: usize = 6;
+                $call
+            }
+            5 => {
+                const $mr: usize = 5;
+                $call
+            }
+            4 => {
+                const $mr: usize = 4;
+                $call
+            }
+            3 => {
+                const $mr: usize = 3;
+                $call
+            }
+            2 => {
+                const $mr: usize = 2;
+                $call
+            }
+            _ => {
+                const $mr: usize = 1;
+                $call
+            }
+        }
+    };
+}
+
+/// `acc[r][j] += sum over k < depth of a[r][k] * b[j][k * stride .. + 16]`: `MR` rows of `a`
+/// against `NT` column tiles of 16, each read with `stride` floats between its rows.
 #[inline(always)]
 fn product_block<L: Lanes, const MR: usize, const NT: usize>(
     a: [&[f32]; MR],
-    b: [&[[f32; TILE]]; NT],
+    b: [&[f32]; NT],
+    stride: usize,
+    depth: usize,
     acc: &mut [[L; NT]; MR],
 ) {
-    let depth = b[0].len();
+    if depth == 0 {
+        return;
+    }
     assert!(a.iter().all(|row| row.len() >= depth));
-    assert!(b.iter().all(|tile| tile.len() == depth));
+    assert!(
+        b.iter()
+            .all(|tile| tile.len() >= (depth - 1) * stride + TILE)
+    );
     for k in 0..depth {
-        // SAFETY: k < depth <= every length, asserted above.
-        let bk: [L; NT] = std::array::from_fn(|j| L::load(unsafe { b[j].get_unchecked(k) }));
+        // SAFETY: k < depth, so k * stride + 16 <= every tile's length and k < every row's
+        // length, asserted above.
+        let bk: [L; NT] = std::array::from_fn(|j| {
+            L::load(unsafe { &*(b[j].as_ptr().add(k * stride) as *const [f32; TILE]) })
+        });
         for r in 0..MR {
             let s = L::splat(unsafe { *a[r].get_unchecked(k) });
             for j in 0..NT {
@@ -265,16 +309,9 @@ fn forward_generic<L: Lanes>(w: &PackedRecurrent, mut step: ForwardStep) {
     let mut r = 0;
     let rows = step.inputs.len();
     while r < rows {
-        let take = (rows - r).min(L::ROWS);
-        match take {
-            6.. => forward_rows::<L, 6>(w, &mut step, r),
-            5 => forward_rows::<L, 5>(w, &mut step, r),
-            4 => forward_rows::<L, 4>(w, &mut step, r),
-            3 => forward_rows::<L, 3>(w, &mut step, r),
-            2 => forward_rows::<L, 2>(w, &mut step, r),
-            _ => forward_rows::<L, 1>(w, &mut step, r),
-        }
-        r += take.min(6);
+        let take = (rows - r).min(L::ROWS).min(6);
+        with_rows!(take, |MR| forward_rows::<L, MR>(w, &mut step, r));
+        r += take;
     }
 }
 
@@ -284,12 +321,13 @@ fn forward_rows<L: Lanes, const MR: usize>(w: &PackedRecurrent, s: &mut ForwardS
     let (hp, g_cols) = (w.layout.padded, w.layout.gates());
     let h_prev: [&[f32]; MR] = std::array::from_fn(|r| &s.h_prev[(r0 + r) * hp..][..hp]);
     for t in 0..w.layout.tiles() {
-        let b: [&[[f32; TILE]]; 4] = std::array::from_fn(|g| &w.forward[(4 * t + g) * hp..][..hp]);
+        let b: [&[f32]; 4] =
+            std::array::from_fn(|g| w.forward[(4 * t + g) * hp..][..hp].as_flattened());
         let mut acc: [[L; 4]; MR] = std::array::from_fn(|r| {
             let input = &s.table[s.inputs[r0 + r] as usize * g_cols..][..g_cols];
             std::array::from_fn(|g| L::load(lanes16(&input[(4 * t + g) * TILE..])))
         });
-        product_block(h_prev, b, &mut acc);
+        product_block(h_prev, b, TILE, hp, &mut acc);
         for (r, z) in acc.iter().enumerate() {
             let row = r0 + r;
             let i = activate(s.act, z[0]);
@@ -385,25 +423,11 @@ fn backward_generic<L: Lanes>(w: &PackedRecurrent, s: BackwardStep) {
         let take = (rows - r).min(L::ROWS).min(6);
         if w.layout.tiles().is_multiple_of(4) {
             for ot in (0..w.layout.tiles()).step_by(4) {
-                match take {
-                    6 => dh_rows::<L, 6, 4>(w, dz, s.dh, r, ot),
-                    5 => dh_rows::<L, 5, 4>(w, dz, s.dh, r, ot),
-                    4 => dh_rows::<L, 4, 4>(w, dz, s.dh, r, ot),
-                    3 => dh_rows::<L, 3, 4>(w, dz, s.dh, r, ot),
-                    2 => dh_rows::<L, 2, 4>(w, dz, s.dh, r, ot),
-                    _ => dh_rows::<L, 1, 4>(w, dz, s.dh, r, ot),
-                }
+                with_rows!(take, |MR| dh_rows::<L, MR, 4>(w, dz, s.dh, r, ot));
             }
         } else {
             for ot in 0..w.layout.tiles() {
-                match take {
-                    6 => dh_rows::<L, 6, 1>(w, dz, s.dh, r, ot),
-                    5 => dh_rows::<L, 5, 1>(w, dz, s.dh, r, ot),
-                    4 => dh_rows::<L, 4, 1>(w, dz, s.dh, r, ot),
-                    3 => dh_rows::<L, 3, 1>(w, dz, s.dh, r, ot),
-                    2 => dh_rows::<L, 2, 1>(w, dz, s.dh, r, ot),
-                    _ => dh_rows::<L, 1, 1>(w, dz, s.dh, r, ot),
-                }
+                with_rows!(take, |MR| dh_rows::<L, MR, 1>(w, dz, s.dh, r, ot));
             }
         }
         r += take;
@@ -421,13 +445,119 @@ fn dh_rows<L: Lanes, const MR: usize, const NT: usize>(
 ) {
     let (hp, g_cols) = (w.layout.padded, w.layout.gates());
     let a: [&[f32]; MR] = std::array::from_fn(|r| &dz[(r0 + r) * g_cols..][..g_cols]);
-    let b: [&[[f32; TILE]]; NT] =
-        std::array::from_fn(|j| &w.backward[(ot + j) * g_cols..][..g_cols]);
+    let b: [&[f32]; NT] =
+        std::array::from_fn(|j| w.backward[(ot + j) * g_cols..][..g_cols].as_flattened());
     let mut acc = [[L::splat(0.0); NT]; MR];
-    product_block(a, b, &mut acc);
+    product_block(a, b, TILE, g_cols, &mut acc);
     for (r, row) in acc.iter().enumerate() {
         for (j, v) in row.iter().enumerate() {
             v.store(lanes16_mut(&mut dh[(r0 + r) * hp + (ot + j) * TILE..]));
+        }
+    }
+}
+
+/// `c += a^T b` for row-major `a` `[m, k]`, `b` `[m, n]` and `c` `[k, n]`, `n` a multiple of
+/// 16: the recurrent kernel's gradient `h_prev^T dz` over every stored step.
+pub fn add_transposed_product(
+    simd: Simd,
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    c: &mut [f32],
+    (k, n): (usize, usize),
+) {
+    assert!(n.is_multiple_of(TILE) && a.len() >= m * k && b.len() >= m * n);
+    assert_eq!(c.len(), k * n);
+    if m == 0 {
+        return;
+    }
+    // a^T, so that each output row reads one contiguous row.
+    let mut a_t = vec![0.0f32; k * m];
+    for (r, row) in a.chunks_exact(k).take(m).enumerate() {
+        for (kk, &v) in row.iter().enumerate() {
+            a_t[kk * m + r] = v;
+        }
+    }
+    let product = TransposedProduct {
+        a_t: &a_t,
+        b,
+        m,
+        c,
+        k,
+        n,
+    };
+    #[cfg(target_arch = "x86_64")]
+    if simd == Simd::Avx512 && avx512() {
+        // SAFETY: the CPU has AVX-512F, checked just above.
+        return unsafe { transposed_avx512(product) };
+    }
+    let _ = simd;
+    if avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { transposed_avx2(product) };
+    }
+    transposed_generic::<Portable>(product)
+}
+
+struct TransposedProduct<'a> {
+    a_t: &'a [f32],
+    b: &'a [f32],
+    m: usize,
+    c: &'a mut [f32],
+    k: usize,
+    n: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn transposed_avx512(p: TransposedProduct) {
+    transposed_generic::<lanes::Avx512>(p)
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn transposed_avx2(p: TransposedProduct) {
+    transposed_generic::<Portable>(p)
+}
+
+#[inline(always)]
+fn transposed_generic<L: Lanes>(mut p: TransposedProduct) {
+    let tiles = p.n / TILE;
+    // Four column tiles at a time (a strip of b that stays in cache while every block of
+    // output rows passes over it), then one at a time for the rest.
+    let mut j0 = 0;
+    while j0 < tiles {
+        let wide = tiles - j0 >= 4;
+        let mut r = 0;
+        while r < p.k {
+            let take = (p.k - r).min(L::ROWS).min(6);
+            if wide {
+                with_rows!(take, |MR| transposed_rows::<L, MR, 4>(&mut p, r, j0));
+            } else {
+                with_rows!(take, |MR| transposed_rows::<L, MR, 1>(&mut p, r, j0));
+            }
+            r += take;
+        }
+        j0 += if wide { 4 } else { 1 };
+    }
+}
+
+/// Output rows `r0 .. r0 + MR`, column tiles `j0 .. j0 + NT` of `c += a^T b`.
+#[inline(always)]
+fn transposed_rows<L: Lanes, const MR: usize, const NT: usize>(
+    p: &mut TransposedProduct,
+    r0: usize,
+    j0: usize,
+) {
+    let (m, n) = (p.m, p.n);
+    let a: [&[f32]; MR] = std::array::from_fn(|r| &p.a_t[(r0 + r) * m..][..m]);
+    let b: [&[f32]; NT] = std::array::from_fn(|j| &p.b[(j0 + j) * TILE..]);
+    let mut acc: [[L; NT]; MR] = std::array::from_fn(|r| {
+        std::array::from_fn(|j| L::load(lanes16(&p.c[(r0 + r) * n + (j0 + j) * TILE..])))
+    });
+    product_block(a, b, n, m, &mut acc);
+    for (r, row) in acc.iter().enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            v.store(lanes16_mut(&mut p.c[(r0 + r) * n + (j0 + j) * TILE..]));
         }
     }
 }
