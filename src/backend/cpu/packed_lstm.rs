@@ -216,9 +216,10 @@ fn product_block<L: Lanes, const MR: usize, const NT: usize>(
     for k in 0..depth {
         // SAFETY: k < depth, so k * stride + 16 <= every tile's length and k < every row's
         // length, asserted above.
-        let bk: [L; NT] = std::array::from_fn(|j| {
-            L::load(unsafe { &*(b[j].as_ptr().add(k * stride) as *const [f32; TILE]) })
-        });
+        let mut bk = [L::splat(0.0); NT];
+        for (v, tile) in bk.iter_mut().zip(&b) {
+            *v = L::load(unsafe { &*(tile.as_ptr().add(k * stride) as *const [f32; TILE]) });
+        }
         for r in 0..MR {
             let s = L::splat(unsafe { *a[r].get_unchecked(k) });
             for j in 0..NT {
@@ -323,10 +324,15 @@ fn forward_rows<L: Lanes, const MR: usize>(w: &PackedRecurrent, s: &mut ForwardS
     for t in 0..w.layout.tiles() {
         let b: [&[f32]; 4] =
             std::array::from_fn(|g| w.forward[(4 * t + g) * hp..][..hp].as_flattened());
-        let mut acc: [[L; 4]; MR] = std::array::from_fn(|r| {
+        // Plain loops, not closures, wherever lanes are made: a closure is a function of its
+        // own, compiled without the caller's target features, so its intrinsics would not inline.
+        let mut acc = [[L::splat(0.0); 4]; MR];
+        for (r, row) in acc.iter_mut().enumerate() {
             let input = &s.table[s.inputs[r0 + r] as usize * g_cols..][..g_cols];
-            std::array::from_fn(|g| L::load(lanes16(&input[(4 * t + g) * TILE..])))
-        });
+            for (g, v) in row.iter_mut().enumerate() {
+                *v = L::load(lanes16(&input[(4 * t + g) * TILE..]));
+            }
+        }
         product_block(h_prev, b, TILE, hp, &mut acc);
         for (r, z) in acc.iter().enumerate() {
             let row = r0 + r;
@@ -551,9 +557,12 @@ fn transposed_rows<L: Lanes, const MR: usize, const NT: usize>(
     let (m, n) = (p.m, p.n);
     let a: [&[f32]; MR] = std::array::from_fn(|r| &p.a_t[(r0 + r) * m..][..m]);
     let b: [&[f32]; NT] = std::array::from_fn(|j| &p.b[(j0 + j) * TILE..]);
-    let mut acc: [[L; NT]; MR] = std::array::from_fn(|r| {
-        std::array::from_fn(|j| L::load(lanes16(&p.c[(r0 + r) * n + (j0 + j) * TILE..])))
-    });
+    let mut acc = [[L::splat(0.0); NT]; MR];
+    for (r, row) in acc.iter_mut().enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = L::load(lanes16(&p.c[(r0 + r) * n + (j0 + j) * TILE..]));
+        }
+    }
     product_block(a, b, n, m, &mut acc);
     for (r, row) in acc.iter().enumerate() {
         for (j, v) in row.iter().enumerate() {
