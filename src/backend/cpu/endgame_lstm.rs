@@ -21,6 +21,7 @@
 //! same dropout masks as the reference, so results do not depend on the thread count.
 
 use super::packed_lstm::{BackwardStep, ForwardStep, Layout, PackedRecurrent, Simd};
+use super::scratch;
 use crate::encode::{MAXLEN, PAD};
 use crate::model::head::{dga_scores, probabilities_in_place};
 use crate::model::{CHUNK_ROWS, EndgameLstm, Network};
@@ -67,10 +68,15 @@ impl Packed {
     }
 
     /// `c += a^T b` for `a` `[m, padded]`, `b` `[m, 4 padded]`, `c` `[padded, 4 padded]`.
-    fn add_transposed_product(&self, a: &[f32], b: &[f32], m: usize, c: &mut Array2<f32>) {
-        let dim = c.dim();
-        let c = c.as_slice_mut().expect("row-major");
+    fn add_transposed_product(&self, a: &[f32], b: &[f32], m: usize, c: &mut [f32]) {
+        let dim = (self.layout.padded, self.layout.gates());
         super::packed_lstm::add_transposed_product(self.simd, a, b, m, c, dim)
+    }
+}
+
+impl Drop for Packed {
+    fn drop(&mut self) {
+        scratch::recycle(std::mem::take(&mut self.table));
     }
 }
 
@@ -92,9 +98,9 @@ impl Prefix {
         let mut p = Prefix {
             steps,
             padded: hp,
-            gates: vec![0.0; steps * g_cols],
-            cells: vec![0.0; (steps + 1) * hp],
-            hidden: vec![0.0; (steps + 1) * hp],
+            gates: scratch::zeros(steps * g_cols),
+            cells: scratch::zeros((steps + 1) * hp),
+            hidden: scratch::zeros((steps + 1) * hp),
         };
         for s in 0..steps {
             let (c_done, c_next) = p.cells.split_at_mut((s + 1) * hp);
@@ -133,10 +139,11 @@ impl Prefix {
         d_h: &[f32],
         d_c: &[f32],
         d_table: &mut [f32],
-        d_recurrent: &mut Array2<f32>,
+        d_recurrent: &mut [f32],
     ) {
         let (hp, g_cols) = (self.padded, packed.layout.gates());
-        let mut dz = self.gates.clone();
+        let mut dz = scratch::zeros(self.gates.len());
+        dz.copy_from_slice(&self.gates);
         let mut dh = d_h[self.steps * hp..(self.steps + 1) * hp].to_vec();
         let mut dc = d_c[self.steps * hp..(self.steps + 1) * hp].to_vec();
         let pad_row = &mut d_table[PAD as usize * g_cols..(PAD as usize + 1) * g_cols];
@@ -158,6 +165,15 @@ impl Prefix {
             }
         }
         packed.add_transposed_product(&self.hidden, &dz, self.steps, d_recurrent);
+        scratch::recycle(dz);
+    }
+}
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        for v in [&mut self.gates, &mut self.cells, &mut self.hidden] {
+            scratch::recycle(std::mem::take(v));
+        }
     }
 }
 
@@ -181,6 +197,19 @@ struct Trace {
     last: Vec<f32>,
 }
 
+impl Drop for Trace {
+    fn drop(&mut self) {
+        for v in [
+            &mut self.gates,
+            &mut self.h_prev,
+            &mut self.c_prev,
+            &mut self.last,
+        ] {
+            scratch::recycle(std::mem::take(v));
+        }
+    }
+}
+
 /// Forward through the LSTM for one chunk (`indices` is `[n, MAXLEN]`); returns the trace
 /// (with per-step stores only when `keep` is set, for training).
 fn chunk_forward(
@@ -199,13 +228,16 @@ fn chunk_forward(
     let first = starts.first().copied().unwrap_or(MAXLEN);
     // Two state buffers, read one and write the other at each step. A row keeps its prefix
     // state in both until it starts (rows that never start, empty names, end there).
-    let mut h = vec![0.0f32; n * hp];
-    let mut c = vec![0.0f32; n * hp];
+    let (mut h, mut c) = (scratch::zeros(n * hp), scratch::zeros(n * hp));
+    let (mut h_next, mut c_next) = (scratch::zeros(n * hp), scratch::zeros(n * hp));
     for k in 0..n {
-        h[k * hp..(k + 1) * hp].copy_from_slice(prefix.hidden(starts[k]));
-        c[k * hp..(k + 1) * hp].copy_from_slice(prefix.cell(starts[k]));
+        for state in [&mut h, &mut h_next] {
+            state[k * hp..(k + 1) * hp].copy_from_slice(prefix.hidden(starts[k]));
+        }
+        for state in [&mut c, &mut c_next] {
+            state[k * hp..(k + 1) * hp].copy_from_slice(prefix.cell(starts[k]));
+        }
     }
-    let (mut h_next, mut c_next) = (h.clone(), c.clone());
     let mut trace = Trace {
         order,
         starts,
@@ -219,9 +251,9 @@ fn chunk_forward(
     };
     if keep {
         let stored: usize = trace.starts.iter().map(|&s| MAXLEN - s.min(MAXLEN)).sum();
-        trace.gates = vec![0.0; stored * g_cols];
-        trace.h_prev.reserve(stored * hp);
-        trace.c_prev.reserve(stored * hp);
+        trace.gates = scratch::zeros(stored * g_cols);
+        trace.h_prev = scratch::zeros(stored * hp);
+        trace.c_prev = scratch::zeros(stored * hp);
     }
     let mut inputs = vec![0u8; n];
     let mut active = 0;
@@ -234,8 +266,9 @@ fn chunk_forward(
             inputs[k] = indices[trace.order[k] * MAXLEN + t];
         }
         if keep {
-            trace.h_prev.extend_from_slice(&h[..active * hp]);
-            trace.c_prev.extend_from_slice(&c[..active * hp]);
+            let at = offset * hp..(offset + active) * hp;
+            trace.h_prev[at.clone()].copy_from_slice(&h[..active * hp]);
+            trace.c_prev[at].copy_from_slice(&c[..active * hp]);
         }
         let gates = if keep {
             Some(&mut trace.gates[offset * g_cols..(offset + active) * g_cols])
@@ -264,6 +297,9 @@ fn chunk_forward(
         }
     }
     trace.last = h;
+    for v in [h_next, c, c_next] {
+        scratch::recycle(v);
+    }
     trace
 }
 
@@ -274,10 +310,37 @@ struct ChunkGrads {
     /// `[vocab, 4 padded]`.
     d_table: Vec<f32>,
     /// `[padded, 4 padded]`.
-    d_recurrent: Array2<f32>,
+    d_recurrent: Vec<f32>,
     /// Gradients reaching each prefix state `P_t`: `[(MAXLEN + 1), padded]` each.
     d_prefix_h: Vec<f32>,
     d_prefix_c: Vec<f32>,
+}
+
+impl ChunkGrads {
+    fn new(net: &EndgameLstm, vocab: usize, layout: Layout) -> ChunkGrads {
+        let (hp, g_cols) = (layout.padded, layout.gates());
+        ChunkGrads {
+            loss: 0.0,
+            dense: net.dense.zeros_like(),
+            d_table: scratch::zeros(vocab * g_cols),
+            d_recurrent: scratch::zeros(hp * g_cols),
+            d_prefix_h: scratch::zeros((MAXLEN + 1) * hp),
+            d_prefix_c: scratch::zeros((MAXLEN + 1) * hp),
+        }
+    }
+}
+
+impl Drop for ChunkGrads {
+    fn drop(&mut self) {
+        for v in [
+            &mut self.d_table,
+            &mut self.d_recurrent,
+            &mut self.d_prefix_h,
+            &mut self.d_prefix_c,
+        ] {
+            scratch::recycle(std::mem::take(v));
+        }
+    }
 }
 
 /// Backward through the LSTM for one chunk from dL/dh_last (sorted rows, `[n, padded]`).
@@ -292,7 +355,7 @@ fn chunk_backward(
     let (hp, g_cols) = (packed.layout.padded, packed.layout.gates());
     let n = trace.order.len();
     let mut dh = d_last;
-    let mut dc = vec![0.0f32; n * hp];
+    let mut dc = scratch::zeros(n * hp);
     // Rows whose names are empty hand their gradient straight to the last prefix state.
     let mut settled = n;
     let settle = |k: usize, t: usize, dh: &[f32], dc: &[f32], grads: &mut ChunkGrads| {
@@ -334,6 +397,8 @@ fn chunk_backward(
     // dL/dW_h in one product over every stored step: h_prev^T dz.
     let stored = trace.h_prev.len() / hp;
     packed.add_transposed_product(&trace.h_prev, &trace.gates, stored, &mut grads.d_recurrent);
+    scratch::recycle(dh);
+    scratch::recycle(dc);
 }
 
 /// The fast equivalent of `model::batch_loss_and_grads` for the Endgame LSTM.
@@ -361,7 +426,7 @@ pub fn batch_loss_and_grads_on(
     assert_eq!(weights.len(), batch);
     let units = net.lstm.units();
     let packed = Packed::new(net, simd, true);
-    let (hp, g_cols) = (packed.layout.padded, packed.layout.gates());
+    let hp = packed.layout.padded;
     let vocab = net.embedding.weight.nrows();
     let prefix_steps = indices
         .chunks_exact(MAXLEN)
@@ -369,12 +434,17 @@ pub fn batch_loss_and_grads_on(
         .max()
         .unwrap_or(0);
     let prefix = Prefix::new(net, &packed, prefix_steps);
-    let partials: Vec<ChunkGrads> = indices
+    // Each chunk's gradient buffers come from this thread's pool and go back to it.
+    let mut partials: Vec<ChunkGrads> = (0..batch.div_ceil(CHUNK_ROWS))
+        .map(|_| ChunkGrads::new(net, vocab, packed.layout))
+        .collect();
+    indices
         .par_chunks(CHUNK_ROWS * MAXLEN)
         .zip(labels.par_chunks(CHUNK_ROWS))
         .zip(weights.par_chunks(CHUNK_ROWS))
+        .zip(partials.par_iter_mut())
         .enumerate()
-        .map(|(k, ((idx, lab), w))| {
+        .for_each(|(k, (((idx, lab), w), grads))| {
             let n = lab.len();
             let trace = chunk_forward(net, &packed, &prefix, idx, true);
             let mut last = Array2::zeros((n, units));
@@ -383,14 +453,6 @@ pub fn batch_loss_and_grads_on(
                     *d = v;
                 }
             }
-            let mut grads = ChunkGrads {
-                loss: 0.0,
-                dense: net.dense.zeros_like(),
-                d_table: vec![0.0; vocab * g_cols],
-                d_recurrent: Array2::zeros((hp, g_cols)),
-                d_prefix_h: vec![0.0; (MAXLEN + 1) * hp],
-                d_prefix_c: vec![0.0; (MAXLEN + 1) * hp],
-            };
             let mut rng = step_rng.fork(k as u64);
             let (loss, d_last) = net.head_loss_and_grads(
                 last.view(),
@@ -401,56 +463,50 @@ pub fn batch_loss_and_grads_on(
                 &mut grads.dense,
             );
             grads.loss = loss;
-            let mut d_sorted = vec![0.0f32; n * hp];
+            let mut d_sorted = scratch::zeros(n * hp);
             for (sorted, &r) in trace.order.iter().enumerate() {
                 for (d, &g) in d_sorted[sorted * hp..].iter_mut().zip(d_last.row(r)) {
                     *d = g;
                 }
             }
-            chunk_backward(net, &packed, trace, idx, d_sorted, &mut grads);
-            grads
-        })
-        .collect();
+            chunk_backward(net, &packed, trace, idx, d_sorted, grads);
+        });
 
+    // Reduced in chunk order, whatever thread ran each chunk.
     let mut total = net.zeros_like();
     let mut loss = 0.0;
-    let mut d_table = vec![0.0f32; vocab * g_cols];
-    let mut d_recurrent = Array2::zeros((hp, g_cols));
-    let mut d_prefix_h = vec![0.0f32; (MAXLEN + 1) * hp];
-    let mut d_prefix_c = vec![0.0f32; (MAXLEN + 1) * hp];
+    let mut sum = ChunkGrads::new(net, vocab, packed.layout);
     for g in &partials {
         loss += g.loss;
-        for (a, b) in d_table.iter_mut().zip(&g.d_table) {
-            *a += b;
+        for (a, b) in [
+            (&mut sum.d_table, &g.d_table),
+            (&mut sum.d_recurrent, &g.d_recurrent),
+            (&mut sum.d_prefix_h, &g.d_prefix_h),
+            (&mut sum.d_prefix_c, &g.d_prefix_c),
+        ] {
+            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
         }
-        d_recurrent += &g.d_recurrent;
         total.dense.kernel += &g.dense.kernel;
         total.dense.bias += &g.dense.bias;
-        for (a, b) in d_prefix_h.iter_mut().zip(&g.d_prefix_h) {
-            *a += b;
-        }
-        for (a, b) in d_prefix_c.iter_mut().zip(&g.d_prefix_c) {
-            *a += b;
-        }
     }
     prefix.backward(
         net,
         &packed,
-        &d_prefix_h,
-        &d_prefix_c,
-        &mut d_table,
-        &mut d_recurrent,
+        &sum.d_prefix_h,
+        &sum.d_prefix_c,
+        &mut sum.d_table,
+        &mut sum.d_recurrent,
     );
     let layout = packed.layout;
-    let d_table =
-        Array2::from_shape_vec((vocab, 4 * units), layout.unpack_columns(&d_table, vocab))
-            .expect("table shape");
-    let d_recurrent = layout.unpack_columns(d_recurrent.as_slice().expect("row-major"), hp);
-    total.lstm.recurrent = Array2::from_shape_vec((units, 4 * units), {
-        let mut v = d_recurrent;
-        v.truncate(units * 4 * units);
-        v
-    })
+    let d_table = Array2::from_shape_vec(
+        (vocab, 4 * units),
+        layout.unpack_columns(&sum.d_table, vocab),
+    )
+    .expect("table shape");
+    total.lstm.recurrent = Array2::from_shape_vec(
+        (units, 4 * units),
+        layout.unpack_columns(&sum.d_recurrent, units),
+    )
     .expect("recurrent shape");
     total.embedding.weight = matmul(d_table.view(), net.lstm.kernel.t());
     total.lstm.kernel = matmul(net.embedding.weight.t(), d_table.view());

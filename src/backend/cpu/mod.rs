@@ -4,4 +4,5 @@ pub mod endgame_lstm;
 pub mod fast_math;
 pub mod lanes;
 pub mod packed_lstm;
+pub mod scratch;
 pub mod snowman_cnn;

@@ -13,6 +13,7 @@
 //! elsewhere. tests/fast_cpu.rs checks both against the reference.
 
 use super::lanes::{self, Lanes, Portable};
+use super::scratch;
 use crate::nn::RecurrentActivation;
 use ndarray::ArrayView2;
 
@@ -93,7 +94,7 @@ impl Layout {
         let (rows, cols) = m.dim();
         assert_eq!(cols, 4 * self.units);
         let g_cols = self.gates();
-        let mut out = vec![0.0f32; rows * g_cols];
+        let mut out = scratch::zeros(rows * g_cols);
         for (r, row) in m.rows().into_iter().enumerate() {
             for g in 0..4 {
                 for u in 0..self.units {
@@ -124,12 +125,20 @@ impl Layout {
 #[derive(Clone, Debug)]
 pub struct PackedRecurrent {
     pub layout: Layout,
-    /// Forward: column tile `ct` (tile `ct / 4`, gate `ct % 4`) is `padded` rows of 16 at
-    /// `ct * padded`, row `k` holding `W[k, that gate of those 16 units]`.
-    forward: Vec<[f32; TILE]>,
-    /// Backward (`dz W^T`): output tile `ot` is `4 padded` rows of 16 at `ot * 4 padded`, row
-    /// `q` holding `W[16 ot .. 16 ot + 16, packed column q]`. Empty when built for scoring.
-    backward: Vec<[f32; TILE]>,
+    /// Forward: column tile `ct` (tile `ct / 4`, gate `ct % 4`) is `padded` rows of 16 floats
+    /// from `16 ct padded`, row `k` holding `W[k, that gate of those 16 units]`.
+    forward: Vec<f32>,
+    /// Backward (`dz W^T`): output tile `ot` is `4 padded` rows of 16 floats from
+    /// `16 ot 4 padded`, row `q` holding `W[16 ot .. 16 ot + 16, packed column q]`. Empty when
+    /// built for scoring.
+    backward: Vec<f32>,
+}
+
+impl Drop for PackedRecurrent {
+    fn drop(&mut self) {
+        scratch::recycle(std::mem::take(&mut self.forward));
+        scratch::recycle(std::mem::take(&mut self.backward));
+    }
 }
 
 impl PackedRecurrent {
@@ -139,21 +148,24 @@ impl PackedRecurrent {
         let layout = Layout::new(units);
         let (hp, g_cols) = (layout.padded, layout.gates());
         let packed = layout.pack_columns(recurrent);
-        let mut forward = vec![[0.0f32; TILE]; g_cols / TILE * hp];
+        let mut forward = scratch::zeros(g_cols * hp);
         for k in 0..units {
             for ct in 0..g_cols / TILE {
-                forward[ct * hp + k].copy_from_slice(&packed[k * g_cols + ct * TILE..][..TILE]);
+                forward[(ct * hp + k) * TILE..][..TILE]
+                    .copy_from_slice(&packed[k * g_cols + ct * TILE..][..TILE]);
             }
         }
         let mut backward = Vec::new();
         if with_backward {
-            backward = vec![[0.0f32; TILE]; layout.tiles() * g_cols];
+            backward = scratch::zeros(hp * g_cols);
             for k in 0..units {
-                for q in 0..g_cols {
-                    backward[(k / TILE) * g_cols + q][k % TILE] = packed[k * g_cols + q];
+                let tile = &mut backward[(k / TILE) * g_cols * TILE..][..g_cols * TILE];
+                for (q, &v) in packed[k * g_cols..(k + 1) * g_cols].iter().enumerate() {
+                    tile[q * TILE + k % TILE] = v;
                 }
             }
         }
+        scratch::recycle(packed);
         PackedRecurrent {
             layout,
             forward,
@@ -323,7 +335,7 @@ fn forward_rows<L: Lanes, const MR: usize>(w: &PackedRecurrent, s: &mut ForwardS
     let h_prev: [&[f32]; MR] = std::array::from_fn(|r| &s.h_prev[(r0 + r) * hp..][..hp]);
     for t in 0..w.layout.tiles() {
         let b: [&[f32]; 4] =
-            std::array::from_fn(|g| w.forward[(4 * t + g) * hp..][..hp].as_flattened());
+            std::array::from_fn(|g| &w.forward[(4 * t + g) * hp * TILE..][..hp * TILE]);
         // Plain loops, not closures, wherever lanes are made: a closure is a function of its
         // own, compiled without the caller's target features, so its intrinsics would not inline.
         let mut acc = [[L::splat(0.0); 4]; MR];
@@ -452,7 +464,7 @@ fn dh_rows<L: Lanes, const MR: usize, const NT: usize>(
     let (hp, g_cols) = (w.layout.padded, w.layout.gates());
     let a: [&[f32]; MR] = std::array::from_fn(|r| &dz[(r0 + r) * g_cols..][..g_cols]);
     let b: [&[f32]; NT] =
-        std::array::from_fn(|j| w.backward[(ot + j) * g_cols..][..g_cols].as_flattened());
+        std::array::from_fn(|j| &w.backward[(ot + j) * g_cols * TILE..][..g_cols * TILE]);
     let mut acc = [[L::splat(0.0); NT]; MR];
     product_block(a, b, TILE, g_cols, &mut acc);
     for (r, row) in acc.iter().enumerate() {
@@ -478,7 +490,7 @@ pub fn add_transposed_product(
         return;
     }
     // a^T, so that each output row reads one contiguous row.
-    let mut a_t = vec![0.0f32; k * m];
+    let mut a_t = scratch::zeros(k * m);
     for (r, row) in a.chunks_exact(k).take(m).enumerate() {
         for (kk, &v) in row.iter().enumerate() {
             a_t[kk * m + r] = v;
@@ -492,6 +504,11 @@ pub fn add_transposed_product(
         k,
         n,
     };
+    transposed(simd, product);
+    scratch::recycle(a_t);
+}
+
+fn transposed(simd: Simd, product: TransposedProduct) {
     #[cfg(target_arch = "x86_64")]
     if simd == Simd::Avx512 && avx512() {
         // SAFETY: the CPU has AVX-512F, checked just above.
