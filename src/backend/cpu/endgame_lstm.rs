@@ -47,13 +47,19 @@ struct Packed {
 
 impl Packed {
     fn new(net: &EndgameLstm, simd: Simd, with_backward: bool) -> Packed {
-        let table = matmul(net.embedding.weight.view(), net.lstm.kernel.view()) + &net.lstm.bias;
-        let recurrent = PackedRecurrent::new(net.lstm.recurrent.view(), with_backward);
-        let layout = recurrent.layout;
+        let layout = Layout::new(net.lstm.units());
+        let (table, recurrent) = rayon::join(
+            || {
+                let table =
+                    matmul(net.embedding.weight.view(), net.lstm.kernel.view()) + &net.lstm.bias;
+                layout.pack_columns(table.view())
+            },
+            || PackedRecurrent::new(net.lstm.recurrent.view(), with_backward),
+        );
         Packed {
             simd,
             layout,
-            table: layout.pack_columns(table.view()),
+            table,
             recurrent,
         }
     }
@@ -472,20 +478,35 @@ pub fn batch_loss_and_grads_on(
             chunk_backward(net, &packed, trace, idx, d_sorted, grads);
         });
 
-    // Reduced in chunk order, whatever thread ran each chunk.
+    // Reduced in chunk order, whatever thread ran each chunk (each element adds the chunks'
+    // values in order; the elements are split across threads).
     let mut total = net.zeros_like();
     let mut loss = 0.0;
     let mut sum = ChunkGrads::new(net, vocab, packed.layout);
+    let parts: [fn(&ChunkGrads) -> &[f32]; 4] = [
+        |g| &g.d_table,
+        |g| &g.d_recurrent,
+        |g| &g.d_prefix_h,
+        |g| &g.d_prefix_c,
+    ];
+    let outs = [
+        &mut sum.d_table,
+        &mut sum.d_recurrent,
+        &mut sum.d_prefix_h,
+        &mut sum.d_prefix_c,
+    ];
+    for (out, part) in outs.into_iter().zip(parts) {
+        const SPAN: usize = 8192;
+        out.par_chunks_mut(SPAN).enumerate().for_each(|(i, out)| {
+            for g in &partials {
+                for (a, b) in out.iter_mut().zip(&part(g)[i * SPAN..]) {
+                    *a += b;
+                }
+            }
+        });
+    }
     for g in &partials {
         loss += g.loss;
-        for (a, b) in [
-            (&mut sum.d_table, &g.d_table),
-            (&mut sum.d_recurrent, &g.d_recurrent),
-            (&mut sum.d_prefix_h, &g.d_prefix_h),
-            (&mut sum.d_prefix_c, &g.d_prefix_c),
-        ] {
-            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
-        }
         total.dense.kernel += &g.dense.kernel;
         total.dense.bias += &g.dense.bias;
     }
@@ -498,19 +519,27 @@ pub fn batch_loss_and_grads_on(
         &mut sum.d_recurrent,
     );
     let layout = packed.layout;
-    let d_table = Array2::from_shape_vec(
-        (vocab, 4 * units),
-        layout.unpack_columns(&sum.d_table, vocab),
-    )
-    .expect("table shape");
-    total.lstm.recurrent = Array2::from_shape_vec(
-        (units, 4 * units),
-        layout.unpack_columns(&sum.d_recurrent, units),
-    )
-    .expect("recurrent shape");
-    total.embedding.weight = matmul(d_table.view(), net.lstm.kernel.t());
-    total.lstm.kernel = matmul(net.embedding.weight.t(), d_table.view());
-    total.lstm.bias = d_table.sum_axis(Axis(0));
+    let (recurrent, (embedding, (kernel, bias))) = rayon::join(
+        || layout.unpack_columns(&sum.d_recurrent, units),
+        || {
+            let d_table = layout.unpack_columns(&sum.d_table, vocab);
+            let d_table = ArrayView2::from_shape((vocab, 4 * units), &d_table).expect("table");
+            rayon::join(
+                || matmul(d_table, net.lstm.kernel.t()),
+                || {
+                    rayon::join(
+                        || matmul(net.embedding.weight.t(), d_table),
+                        || d_table.sum_axis(Axis(0)),
+                    )
+                },
+            )
+        },
+    );
+    total.lstm.recurrent =
+        Array2::from_shape_vec((units, 4 * units), recurrent).expect("recurrent shape");
+    total.embedding.weight = embedding;
+    total.lstm.kernel = kernel;
+    total.lstm.bias = bias;
     (loss, total)
 }
 

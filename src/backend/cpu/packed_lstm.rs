@@ -148,23 +148,30 @@ impl PackedRecurrent {
         let layout = Layout::new(units);
         let (hp, g_cols) = (layout.padded, layout.gates());
         let packed = layout.pack_columns(recurrent);
-        let mut forward = scratch::zeros(g_cols * hp);
-        for k in 0..units {
-            for ct in 0..g_cols / TILE {
-                forward[(ct * hp + k) * TILE..][..TILE]
-                    .copy_from_slice(&packed[k * g_cols + ct * TILE..][..TILE]);
+        let pack_forward = || {
+            let mut forward = scratch::zeros(g_cols * hp);
+            for k in 0..units {
+                for ct in 0..g_cols / TILE {
+                    forward[(ct * hp + k) * TILE..][..TILE]
+                        .copy_from_slice(&packed[k * g_cols + ct * TILE..][..TILE]);
+                }
             }
-        }
-        let mut backward = Vec::new();
-        if with_backward {
-            backward = scratch::zeros(hp * g_cols);
+            forward
+        };
+        let pack_backward = || {
+            if !with_backward {
+                return Vec::new();
+            }
+            let mut backward = scratch::zeros(hp * g_cols);
             for k in 0..units {
                 let tile = &mut backward[(k / TILE) * g_cols * TILE..][..g_cols * TILE];
                 for (q, &v) in packed[k * g_cols..(k + 1) * g_cols].iter().enumerate() {
                     tile[q * TILE + k % TILE] = v;
                 }
             }
-        }
+            backward
+        };
+        let (forward, backward) = rayon::join(pack_forward, pack_backward);
         scratch::recycle(packed);
         PackedRecurrent {
             layout,
