@@ -883,6 +883,10 @@ fn run_bench(args: BenchArgs) -> Result<(), String> {
     let (names, from) = bench_names(&args.data);
     let mean = names.iter().map(|n| n.len()).sum::<usize>() as f64 / names.len() as f64;
     println!("{from}, mean length {mean:.1}");
+    println!(
+        "LSTM lanes: {} (DGA_LITE_LANES=portable for the portable ones)",
+        dga_lite::backend::cpu::packed_lstm::Simd::detect().name()
+    );
     let names_file =
         std::env::temp_dir().join(format!("dga-lite-bench-{}.txt", std::process::id()));
     std::fs::write(&names_file, names.join("\n")).map_err(|e| e.to_string())?;

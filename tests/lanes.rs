@@ -1,6 +1,6 @@
 //! The vector exp, sigmoid and tanh of `lanes.rs` give, lane for lane, the bits of the scalar
 //! `fast_math` functions (whose accuracy tests/fast_math.rs bounds against f64), on the
-//! portable lanes and, where the CPU has AVX-512F, on AVX-512 registers.
+//! portable lanes and, where the CPU has them, on AVX2 and AVX-512 registers.
 
 use dga_lite::backend::cpu::fast_math;
 use dga_lite::backend::cpu::lanes::{self, Lanes, Portable};
@@ -64,6 +64,17 @@ fn check<L: Lanes>(what: &str) {
 #[test]
 fn portable_lanes_match_the_scalar_functions_bit_for_bit() {
     check::<Portable>("portable");
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx2_lanes_match_the_scalar_functions_bit_for_bit() {
+    if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"))
+    {
+        eprintln!("skipped: this CPU has no AVX2 and FMA (the portable lanes are tested above)");
+        return;
+    }
+    check::<lanes::Avx2>("avx2");
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -1,7 +1,8 @@
-//! Sixteen float32 lanes, written once and compiled two ways: `Avx512` (one `__m512`
-//! register) on CPUs with AVX-512F, `Portable` (a `[f32; 16]` the compiler vectorises, with
-//! AVX2 where the CPU has it) everywhere else. The LSTM kernels in `packed_lstm.rs` are
-//! generic over `Lanes`, so both machines run the same algorithm.
+//! Sixteen float32 lanes, written once and compiled three ways: `Avx512` (one `__m512`
+//! register) on CPUs with AVX-512F, `Avx2` (two `__m256` with FMA) on CPUs with AVX2, and
+//! `Portable` (a `[f32; 16]` the compiler vectorises as it can) everywhere else. The LSTM
+//! kernels in `packed_lstm.rs` are generic over `Lanes`, so every machine runs the same
+//! algorithm.
 //!
 //! `exp`, `sigmoid` and `tanh` repeat `fast_math`'s scalar formulas operation for operation
 //! (no fused multiply-adds), so every lane gives the scalar function's bits: tests/lanes.rs
@@ -12,6 +13,10 @@
 pub trait Lanes: Copy {
     /// Rows the product kernels keep in registers at once (the register budget differs).
     const ROWS: usize;
+    /// Depth (inner dimension) of one pass of the product kernels: few register rows reread
+    /// the weights for every row, so those passes keep to a block of weights that stays in
+    /// the first-level cache. Blocking changes no result: each sum runs in the same order.
+    const DEPTH: usize;
     fn splat(x: f32) -> Self;
     fn load(from: &[f32; 16]) -> Self;
     fn store(self, to: &mut [f32; 16]);
@@ -32,7 +37,7 @@ pub trait Lanes: Copy {
     fn pow2(n: Self) -> Self;
 }
 
-/// The portable lanes: plain arrays, one loop per operation.
+/// The portable lanes: plain arrays, one loop per operation, for CPUs without AVX2.
 #[derive(Clone, Copy, Debug)]
 pub struct Portable([f32; 16]);
 
@@ -53,8 +58,10 @@ impl Portable {
 }
 
 impl Lanes for Portable {
-    // Sixteen lanes are two AVX2 registers: two rows of four gate accumulators fill the 16.
+    // Without FMA the product is bound by the additions' latency; two rows hide more of it.
     const ROWS: usize = 2;
+    // 64 inputs x 4 tiles x 16 lanes: a 16 KB block of weights.
+    const DEPTH: usize = 64;
 
     #[inline(always)]
     fn splat(x: f32) -> Self {
@@ -122,7 +129,129 @@ impl Lanes for Portable {
 }
 
 #[cfg(target_arch = "x86_64")]
+pub use avx2::Avx2;
+#[cfg(target_arch = "x86_64")]
 pub use avx512::Avx512;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::Lanes;
+    use std::arch::x86_64::*;
+
+    /// Two AVX2 registers. Values of this type exist only inside the `avx2,fma` entry points
+    /// of `packed_lstm.rs`, which run after detecting both features: that check is what
+    /// makes the `unsafe` blocks below sound.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Avx2([__m256; 2]);
+
+    /// Applies a two-operand intrinsic to both halves (a macro, not a closure: a closure is
+    /// compiled without the caller's target features, so its intrinsics would not inline).
+    macro_rules! halves {
+        ($f:ident, $a:expr, $b:expr) => {{
+            let (a, b) = ($a, $b);
+            unsafe { Avx2([$f(a.0[0], b.0[0]), $f(a.0[1], b.0[1])]) }
+        }};
+    }
+
+    impl Lanes for Avx2 {
+        // 16 registers: one row's four gate accumulators take 8 (two rows would spill).
+        const ROWS: usize = 1;
+        // 64 inputs x 4 tiles x 16 lanes: a 16 KB block of weights.
+        const DEPTH: usize = 64;
+
+        #[inline(always)]
+        fn splat(x: f32) -> Self {
+            let v = unsafe { _mm256_set1_ps(x) };
+            Avx2([v, v])
+        }
+        #[inline(always)]
+        fn load(from: &[f32; 16]) -> Self {
+            unsafe {
+                Avx2([
+                    _mm256_loadu_ps(from.as_ptr()),
+                    _mm256_loadu_ps(from.as_ptr().add(8)),
+                ])
+            }
+        }
+        #[inline(always)]
+        fn store(self, to: &mut [f32; 16]) {
+            unsafe {
+                _mm256_storeu_ps(to.as_mut_ptr(), self.0[0]);
+                _mm256_storeu_ps(to.as_mut_ptr().add(8), self.0[1]);
+            }
+        }
+        #[inline(always)]
+        fn add(self, other: Self) -> Self {
+            halves!(_mm256_add_ps, self, other)
+        }
+        #[inline(always)]
+        fn sub(self, other: Self) -> Self {
+            halves!(_mm256_sub_ps, self, other)
+        }
+        #[inline(always)]
+        fn mul(self, other: Self) -> Self {
+            halves!(_mm256_mul_ps, self, other)
+        }
+        #[inline(always)]
+        fn div(self, other: Self) -> Self {
+            halves!(_mm256_div_ps, self, other)
+        }
+        #[inline(always)]
+        fn mul_add(self, b: Self, c: Self) -> Self {
+            unsafe {
+                Avx2([
+                    _mm256_fmadd_ps(self.0[0], b.0[0], c.0[0]),
+                    _mm256_fmadd_ps(self.0[1], b.0[1], c.0[1]),
+                ])
+            }
+        }
+        #[inline(always)]
+        fn min(self, other: Self) -> Self {
+            // minps(a, b) returns b unless a < b: the same as Portable's `if b < a`.
+            halves!(_mm256_min_ps, other, self)
+        }
+        #[inline(always)]
+        fn max(self, other: Self) -> Self {
+            halves!(_mm256_max_ps, other, self)
+        }
+        #[inline(always)]
+        fn abs(self) -> Self {
+            halves!(
+                _mm256_and_ps,
+                self,
+                Avx2::splat(f32::from_bits(0x7fff_ffff))
+            )
+        }
+        #[inline(always)]
+        fn copysign(self, sign: Self) -> Self {
+            let signs = halves!(_mm256_and_ps, sign, Avx2::splat(-0.0));
+            halves!(_mm256_or_ps, self.abs(), signs)
+        }
+        #[inline(always)]
+        fn select_lt(a: Self, b: Self, then: Self, otherwise: Self) -> Self {
+            unsafe {
+                let lt0 = _mm256_cmp_ps::<_CMP_LT_OQ>(a.0[0], b.0[0]);
+                let lt1 = _mm256_cmp_ps::<_CMP_LT_OQ>(a.0[1], b.0[1]);
+                Avx2([
+                    _mm256_blendv_ps(otherwise.0[0], then.0[0], lt0),
+                    _mm256_blendv_ps(otherwise.0[1], then.0[1], lt1),
+                ])
+            }
+        }
+        #[inline(always)]
+        fn pow2(n: Self) -> Self {
+            unsafe {
+                let bias = _mm256_set1_epi32(127);
+                let lo = _mm256_add_epi32(_mm256_cvttps_epi32(n.0[0]), bias);
+                let hi = _mm256_add_epi32(_mm256_cvttps_epi32(n.0[1]), bias);
+                Avx2([
+                    _mm256_castsi256_ps(_mm256_slli_epi32::<23>(lo)),
+                    _mm256_castsi256_ps(_mm256_slli_epi32::<23>(hi)),
+                ])
+            }
+        }
+    }
+}
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
@@ -138,6 +267,7 @@ mod avx512 {
     impl Lanes for Avx512 {
         // 32 registers: six rows of four gate accumulators, four for the weights.
         const ROWS: usize = 6;
+        const DEPTH: usize = usize::MAX;
 
         #[inline(always)]
         fn splat(x: f32) -> Self {

@@ -20,22 +20,49 @@ use ndarray::ArrayView2;
 /// Units per tile: one register of lanes.
 pub const TILE: usize = 16;
 
-/// Which lanes the kernels run on.
+/// Which lanes the kernels run on. Asking for lanes the CPU lacks gets the best it has below
+/// them, so any value is safe to pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Simd {
-    /// AVX-512F registers (used only where the CPU has them, whatever is asked).
+    /// One AVX-512F register per 16 lanes (six register rows per block).
     Avx512,
-    /// Arrays the compiler vectorises (with AVX2 and FMA where the CPU has them).
+    /// Two AVX2 registers with FMA per 16 lanes (one register row, depth-blocked).
+    Avx2,
+    /// Arrays the compiler vectorises as it can (any CPU).
     Portable,
 }
 
 impl Simd {
-    /// The best this CPU runs.
+    /// The best this CPU runs, or lower if the environment variable `DGA_LITE_LANES` says
+    /// `avx2` or `portable` (to compare them, or to get the bits another machine gets: each
+    /// kind of lanes gives the same bits on every CPU that runs it).
     pub fn detect() -> Simd {
-        if avx512() {
-            Simd::Avx512
-        } else {
-            Simd::Portable
+        static CHOICE: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+        *CHOICE.get_or_init(|| {
+            let asked = match std::env::var("DGA_LITE_LANES").as_deref() {
+                Ok("avx2") => Simd::Avx2,
+                Ok("portable") => Simd::Portable,
+                _ => Simd::Avx512,
+            };
+            asked.supported()
+        })
+    }
+
+    /// These lanes if the CPU runs them, else the best below.
+    pub fn supported(self) -> Simd {
+        match self {
+            Simd::Avx512 if avx512() => Simd::Avx512,
+            Simd::Avx512 | Simd::Avx2 if avx2_fma() => Simd::Avx2,
+            _ => Simd::Portable,
+        }
+    }
+
+    /// What `bench` prints.
+    pub fn name(self) -> &'static str {
+        match self.supported() {
+            Simd::Avx512 => "avx512",
+            Simd::Avx2 => "avx2",
+            Simd::Portable => "portable",
         }
     }
 }
@@ -301,12 +328,12 @@ pub struct ForwardStep<'a> {
 /// `z = table[input] + h_prev W`, then the cell: `c = f c_prev + i g`, `h = o tanh(c)`.
 pub fn forward_step(simd: Simd, w: &PackedRecurrent, step: ForwardStep) {
     #[cfg(target_arch = "x86_64")]
-    if simd == Simd::Avx512 && avx512() {
+    if simd.supported() == Simd::Avx512 {
         // SAFETY: the CPU has AVX-512F, checked just above.
         return unsafe { forward_avx512(w, step) };
     }
-    let _ = simd;
-    if avx2_fma() {
+    #[cfg(target_arch = "x86_64")]
+    if simd.supported() == Simd::Avx2 {
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
         return unsafe { forward_avx2(w, step) };
     }
@@ -319,57 +346,98 @@ unsafe fn forward_avx512(w: &PackedRecurrent, step: ForwardStep) {
     forward_generic::<lanes::Avx512>(w, step)
 }
 
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn forward_avx2(w: &PackedRecurrent, step: ForwardStep) {
-    forward_generic::<Portable>(w, step)
+    forward_generic::<lanes::Avx2>(w, step)
 }
 
 #[inline(always)]
 fn forward_generic<L: Lanes>(w: &PackedRecurrent, mut step: ForwardStep) {
-    let mut r = 0;
     let rows = step.inputs.len();
-    while r < rows {
-        let take = (rows - r).min(L::ROWS).min(6);
-        with_rows!(take, |MR| forward_rows::<L, MR>(w, &mut step, r));
-        r += take;
+    let hp = w.layout.padded;
+    // A tile's gate sums between depth blocks, `[rows, 4 * 16]` (see `Lanes::DEPTH`).
+    let mut partial = Vec::new();
+    if L::DEPTH < hp {
+        partial = scratch::zeros(rows * 4 * TILE);
     }
+    // Tile by tile, every row block over each depth block of the tile's weights, so the
+    // weights are read from cache once per block of rows rather than from memory.
+    for t in 0..w.layout.tiles() {
+        let mut k0 = 0;
+        while k0 < hp {
+            let k1 = (k0 + L::DEPTH).min(hp);
+            let mut r = 0;
+            while r < rows {
+                let take = (rows - r).min(L::ROWS).min(6);
+                with_rows!(take, |MR| forward_block::<L, MR>(
+                    w,
+                    &mut step,
+                    &mut partial,
+                    (r, t),
+                    (k0, k1)
+                ));
+                r += take;
+            }
+            k0 = k1;
+        }
+    }
+    scratch::recycle(partial);
 }
 
-/// Rows `r0 .. r0 + MR` of a forward step, tile by tile.
+/// Rows `r0 .. r0 + MR` of tile `t` over inputs `k0 .. k1` of the forward step; the cell once
+/// the last inputs are in.
 #[inline(always)]
-fn forward_rows<L: Lanes, const MR: usize>(w: &PackedRecurrent, s: &mut ForwardStep, r0: usize) {
+fn forward_block<L: Lanes, const MR: usize>(
+    w: &PackedRecurrent,
+    s: &mut ForwardStep,
+    partial: &mut [f32],
+    (r0, t): (usize, usize),
+    (k0, k1): (usize, usize),
+) {
     let (hp, g_cols) = (w.layout.padded, w.layout.gates());
-    let h_prev: [&[f32]; MR] = std::array::from_fn(|r| &s.h_prev[(r0 + r) * hp..][..hp]);
-    for t in 0..w.layout.tiles() {
-        let b: [&[f32]; 4] =
-            std::array::from_fn(|g| &w.forward[(4 * t + g) * hp * TILE..][..hp * TILE]);
-        // Plain loops, not closures, wherever lanes are made: a closure is a function of its
-        // own, compiled without the caller's target features, so its intrinsics would not inline.
-        let mut acc = [[L::splat(0.0); 4]; MR];
-        for (r, row) in acc.iter_mut().enumerate() {
-            let input = &s.table[s.inputs[r0 + r] as usize * g_cols..][..g_cols];
-            for (g, v) in row.iter_mut().enumerate() {
-                *v = L::load(lanes16(&input[(4 * t + g) * TILE..]));
+    let h_prev: [&[f32]; MR] = std::array::from_fn(|r| &s.h_prev[(r0 + r) * hp + k0..][..k1 - k0]);
+    let b: [&[f32]; 4] = std::array::from_fn(|g| {
+        &w.forward[((4 * t + g) * hp + k0) * TILE..((4 * t + g) * hp + k1) * TILE]
+    });
+    // Plain loops, not closures, wherever lanes are made: a closure is a function of its own,
+    // compiled without the caller's target features, so its intrinsics would not inline.
+    let mut acc = [[L::splat(0.0); 4]; MR];
+    for (r, row) in acc.iter_mut().enumerate() {
+        let from = if k0 == 0 {
+            &s.table[s.inputs[r0 + r] as usize * g_cols + 4 * t * TILE..][..4 * TILE]
+        } else {
+            &partial[(r0 + r) * 4 * TILE..][..4 * TILE]
+        };
+        for (g, v) in row.iter_mut().enumerate() {
+            *v = L::load(lanes16(&from[g * TILE..]));
+        }
+    }
+    product_block(h_prev, b, TILE, k1 - k0, &mut acc);
+    if k1 < hp {
+        for (r, row) in acc.iter().enumerate() {
+            for (g, v) in row.iter().enumerate() {
+                v.store(lanes16_mut(&mut partial[(r0 + r) * 4 * TILE + g * TILE..]));
             }
         }
-        product_block(h_prev, b, TILE, hp, &mut acc);
-        for (r, z) in acc.iter().enumerate() {
-            let row = r0 + r;
-            let i = activate(s.act, z[0]);
-            let f = activate(s.act, z[1]);
-            let g = lanes::tanh(z[2]);
-            let o = activate(s.act, z[3]);
-            let at = row * hp + t * TILE;
-            let c_prev = L::load(lanes16(&s.c_prev[at..]));
-            let c = f.mul(c_prev).add(i.mul(g));
-            let h = o.mul(lanes::tanh(c));
-            c.store(lanes16_mut(&mut s.c[at..]));
-            h.store(lanes16_mut(&mut s.h[at..]));
-            if let Some(gates) = s.gates.as_deref_mut() {
-                let base = row * g_cols + 4 * t * TILE;
-                for (k, v) in [i, f, g, o].into_iter().enumerate() {
-                    v.store(lanes16_mut(&mut gates[base + k * TILE..]));
-                }
+        return;
+    }
+    for (r, z) in acc.iter().enumerate() {
+        let row = r0 + r;
+        let i = activate(s.act, z[0]);
+        let f = activate(s.act, z[1]);
+        let g = lanes::tanh(z[2]);
+        let o = activate(s.act, z[3]);
+        let at = row * hp + t * TILE;
+        let c_prev = L::load(lanes16(&s.c_prev[at..]));
+        let c = f.mul(c_prev).add(i.mul(g));
+        let h = o.mul(lanes::tanh(c));
+        c.store(lanes16_mut(&mut s.c[at..]));
+        h.store(lanes16_mut(&mut s.h[at..]));
+        if let Some(gates) = s.gates.as_deref_mut() {
+            let base = row * g_cols + 4 * t * TILE;
+            for (k, v) in [i, f, g, o].into_iter().enumerate() {
+                v.store(lanes16_mut(&mut gates[base + k * TILE..]));
             }
         }
     }
@@ -391,12 +459,12 @@ pub struct BackwardStep<'a> {
 pub fn backward_step(simd: Simd, w: &PackedRecurrent, step: BackwardStep) {
     assert!(!w.backward.is_empty(), "packed without the backward kernel");
     #[cfg(target_arch = "x86_64")]
-    if simd == Simd::Avx512 && avx512() {
+    if simd.supported() == Simd::Avx512 {
         // SAFETY: the CPU has AVX-512F, checked just above.
         return unsafe { backward_avx512(w, step) };
     }
-    let _ = simd;
-    if avx2_fma() {
+    #[cfg(target_arch = "x86_64")]
+    if simd.supported() == Simd::Avx2 {
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
         return unsafe { backward_avx2(w, step) };
     }
@@ -409,9 +477,10 @@ unsafe fn backward_avx512(w: &PackedRecurrent, step: BackwardStep) {
     backward_generic::<lanes::Avx512>(w, step)
 }
 
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn backward_avx2(w: &PackedRecurrent, step: BackwardStep) {
-    backward_generic::<Portable>(w, step)
+    backward_generic::<lanes::Avx2>(w, step)
 }
 
 #[inline(always)]
@@ -443,37 +512,65 @@ fn backward_generic<L: Lanes>(w: &PackedRecurrent, s: BackwardStep) {
     }
     // dh_prev = dz W^T, four output tiles at a time where they divide evenly.
     let dz: &[f32] = s.gates_to_dz;
-    let mut r = 0;
-    while r < rows {
-        let take = (rows - r).min(L::ROWS).min(6);
-        if w.layout.tiles().is_multiple_of(4) {
-            for ot in (0..w.layout.tiles()).step_by(4) {
-                with_rows!(take, |MR| dh_rows::<L, MR, 4>(w, dz, s.dh, r, ot));
+    // Four output tiles at a time where they divide evenly; each over depth blocks of dz.
+    let tiles = w.layout.tiles();
+    let wide = tiles.is_multiple_of(4);
+    let g_cols = w.layout.gates();
+    for ot in (0..tiles).step_by(if wide { 4 } else { 1 }) {
+        let mut q0 = 0;
+        while q0 < g_cols {
+            let q1 = (q0 + L::DEPTH).min(g_cols);
+            let mut r = 0;
+            while r < rows {
+                let take = (rows - r).min(L::ROWS).min(6);
+                if wide {
+                    with_rows!(take, |MR| dh_block::<L, MR, 4>(
+                        w,
+                        dz,
+                        s.dh,
+                        (r, ot),
+                        (q0, q1)
+                    ));
+                } else {
+                    with_rows!(take, |MR| dh_block::<L, MR, 1>(
+                        w,
+                        dz,
+                        s.dh,
+                        (r, ot),
+                        (q0, q1)
+                    ));
+                }
+                r += take;
             }
-        } else {
-            for ot in 0..w.layout.tiles() {
-                with_rows!(take, |MR| dh_rows::<L, MR, 1>(w, dz, s.dh, r, ot));
-            }
+            q0 = q1;
         }
-        r += take;
     }
 }
 
-/// `dh[r0 .. r0 + MR, tiles ot .. ot + NT] = dz W^T` for those rows and tiles.
+/// `dh[r0 .. r0 + MR, tiles ot .. ot + NT]` (`= dz W^T`) over dz's columns `q0 .. q1`: the
+/// first block overwrites dh, later ones add to it.
 #[inline(always)]
-fn dh_rows<L: Lanes, const MR: usize, const NT: usize>(
+fn dh_block<L: Lanes, const MR: usize, const NT: usize>(
     w: &PackedRecurrent,
     dz: &[f32],
     dh: &mut [f32],
-    r0: usize,
-    ot: usize,
+    (r0, ot): (usize, usize),
+    (q0, q1): (usize, usize),
 ) {
     let (hp, g_cols) = (w.layout.padded, w.layout.gates());
-    let a: [&[f32]; MR] = std::array::from_fn(|r| &dz[(r0 + r) * g_cols..][..g_cols]);
-    let b: [&[f32]; NT] =
-        std::array::from_fn(|j| &w.backward[(ot + j) * g_cols * TILE..][..g_cols * TILE]);
+    let a: [&[f32]; MR] = std::array::from_fn(|r| &dz[(r0 + r) * g_cols + q0..][..q1 - q0]);
+    let b: [&[f32]; NT] = std::array::from_fn(|j| {
+        &w.backward[((ot + j) * g_cols + q0) * TILE..((ot + j) * g_cols + q1) * TILE]
+    });
     let mut acc = [[L::splat(0.0); NT]; MR];
-    product_block(a, b, TILE, g_cols, &mut acc);
+    if q0 > 0 {
+        for (r, row) in acc.iter_mut().enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = L::load(lanes16(&dh[(r0 + r) * hp + (ot + j) * TILE..]));
+            }
+        }
+    }
+    product_block(a, b, TILE, q1 - q0, &mut acc);
     for (r, row) in acc.iter().enumerate() {
         for (j, v) in row.iter().enumerate() {
             v.store(lanes16_mut(&mut dh[(r0 + r) * hp + (ot + j) * TILE..]));
@@ -517,12 +614,12 @@ pub fn add_transposed_product(
 
 fn transposed(simd: Simd, product: TransposedProduct) {
     #[cfg(target_arch = "x86_64")]
-    if simd == Simd::Avx512 && avx512() {
+    if simd.supported() == Simd::Avx512 {
         // SAFETY: the CPU has AVX-512F, checked just above.
         return unsafe { transposed_avx512(product) };
     }
-    let _ = simd;
-    if avx2_fma() {
+    #[cfg(target_arch = "x86_64")]
+    if simd.supported() == Simd::Avx2 {
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
         return unsafe { transposed_avx2(product) };
     }
@@ -544,50 +641,65 @@ unsafe fn transposed_avx512(p: TransposedProduct) {
     transposed_generic::<lanes::Avx512>(p)
 }
 
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn transposed_avx2(p: TransposedProduct) {
-    transposed_generic::<Portable>(p)
+    transposed_generic::<lanes::Avx2>(p)
 }
 
 #[inline(always)]
 fn transposed_generic<L: Lanes>(mut p: TransposedProduct) {
     let tiles = p.n / TILE;
     // Four column tiles at a time (a strip of b that stays in cache while every block of
-    // output rows passes over it), then one at a time for the rest.
+    // output rows passes over it), then one at a time for the rest; b's rows in depth blocks.
     let mut j0 = 0;
     while j0 < tiles {
         let wide = tiles - j0 >= 4;
-        let mut r = 0;
-        while r < p.k {
-            let take = (p.k - r).min(L::ROWS).min(6);
-            if wide {
-                with_rows!(take, |MR| transposed_rows::<L, MR, 4>(&mut p, r, j0));
-            } else {
-                with_rows!(take, |MR| transposed_rows::<L, MR, 1>(&mut p, r, j0));
+        let mut m0 = 0;
+        while m0 < p.m {
+            let m1 = (m0 + L::DEPTH).min(p.m);
+            let mut r = 0;
+            while r < p.k {
+                let take = (p.k - r).min(L::ROWS).min(6);
+                if wide {
+                    with_rows!(take, |MR| transposed_block::<L, MR, 4>(
+                        &mut p,
+                        (r, j0),
+                        (m0, m1)
+                    ));
+                } else {
+                    with_rows!(take, |MR| transposed_block::<L, MR, 1>(
+                        &mut p,
+                        (r, j0),
+                        (m0, m1)
+                    ));
+                }
+                r += take;
             }
-            r += take;
+            m0 = m1;
         }
         j0 += if wide { 4 } else { 1 };
     }
 }
 
-/// Output rows `r0 .. r0 + MR`, column tiles `j0 .. j0 + NT` of `c += a^T b`.
+/// Output rows `r0 .. r0 + MR`, column tiles `j0 .. j0 + NT` of `c += a^T b`, over the rows
+/// `m0 .. m1` of `a` and `b`.
 #[inline(always)]
-fn transposed_rows<L: Lanes, const MR: usize, const NT: usize>(
+fn transposed_block<L: Lanes, const MR: usize, const NT: usize>(
     p: &mut TransposedProduct,
-    r0: usize,
-    j0: usize,
+    (r0, j0): (usize, usize),
+    (m0, m1): (usize, usize),
 ) {
     let (m, n) = (p.m, p.n);
-    let a: [&[f32]; MR] = std::array::from_fn(|r| &p.a_t[(r0 + r) * m..][..m]);
-    let b: [&[f32]; NT] = std::array::from_fn(|j| &p.b[(j0 + j) * TILE..]);
+    let a: [&[f32]; MR] = std::array::from_fn(|r| &p.a_t[(r0 + r) * m + m0..][..m1 - m0]);
+    let b: [&[f32]; NT] = std::array::from_fn(|j| &p.b[m0 * n + (j0 + j) * TILE..]);
     let mut acc = [[L::splat(0.0); NT]; MR];
     for (r, row) in acc.iter_mut().enumerate() {
         for (j, v) in row.iter_mut().enumerate() {
             *v = L::load(lanes16(&p.c[(r0 + r) * n + (j0 + j) * TILE..]));
         }
     }
-    product_block(a, b, n, m, &mut acc);
+    product_block(a, b, n, m1 - m0, &mut acc);
     for (r, row) in acc.iter().enumerate() {
         for (j, v) in row.iter().enumerate() {
             v.store(lanes16_mut(&mut p.c[(r0 + r) * n + (j0 + j) * TILE..]));
