@@ -69,6 +69,8 @@ def main():
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--batch", type=int, default=128, help="training batch")
     ap.add_argument("--score-batch", type=int, default=1024)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="repeat each measurement, keeping the best (as dga-lite bench does)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
@@ -101,33 +103,38 @@ def main():
 
     train(2 * batch)  # warm-up
     count = max(args.train_names, 20 * batch) if args.device == "cuda" else args.train_names
-    t = time.perf_counter()
-    train(count)
-    train_rate = count / (time.perf_counter() - t)
+    train_rate = 0.0
+    for _ in range(max(args.repeat, 1)):
+        t = time.perf_counter()
+        train(count)
+        train_rate = max(train_rate, count / (time.perf_counter() - t))
 
     model.eval()
     sb = args.score_batch
     with torch.no_grad():
         model(x[:sb])
         sync()
-        t = time.perf_counter()
-        done = 0
         target = max(args.score_names, 20 * sb) if args.device == "cuda" else args.score_names
-        while done < target:
-            start = done % len(x)
-            done += len(torch.sigmoid(model(x[start:start + sb])).cpu())
-        score_rate = done / (time.perf_counter() - t)
         one = x[:1]
-        times = []
-        for _ in range(args.latency_runs):
+        score_rate, latency = 0.0, float("inf")
+        for _ in range(max(args.repeat, 1)):
             t = time.perf_counter()
-            torch.sigmoid(model(one)).cpu()
-            times.append(time.perf_counter() - t)
+            done = 0
+            while done < target:
+                start = done % len(x)
+                done += len(torch.sigmoid(model(x[start:start + sb])).cpu())
+            score_rate = max(score_rate, done / (time.perf_counter() - t))
+            times = []
+            for _ in range(args.latency_runs):
+                t = time.perf_counter()
+                torch.sigmoid(model(one)).cpu()
+                times.append(time.perf_counter() - t)
+            latency = min(latency, statistics.median(times))
     json.dump({
         "peer": f"PyTorch {torch.__version__}" + (f" on {torch.cuda.get_device_name()}" if args.device == "cuda" else ""),
         "train_names_per_s": train_rate,
         "score_names_per_s": score_rate,
-        "latency_us": statistics.median(times) * 1e6,
+        "latency_us": latency * 1e6,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }, sys.stdout)
     print()
