@@ -889,7 +889,7 @@ fn run_bench(args: BenchArgs) -> Result<(), String> {
     let mean = names.iter().map(|n| n.len()).sum::<usize>() as f64 / names.len() as f64;
     println!("{from}, mean length {mean:.1}");
     println!(
-        "LSTM lanes: {} (DGA_LITE_LANES=portable for the portable ones)",
+        "LSTM lanes: {} (DGA_LITE_LANES=avx2 or =portable runs lower ones)",
         dga_lite::backend::cpu::packed_lstm::Simd::detect().name()
     );
     let names_file =
