@@ -137,77 +137,65 @@ fn time_scoring(
     (best_rate, best_latency)
 }
 
+/// A fast path's batch step: loss and gradients, as `model::batch_loss_and_grads` computes them.
+type BatchStep<N> = fn(&N, &[u8], &[f32], &[f32], &Rng) -> (f64, N);
+
+/// Training names/s of `net` on `indices`, RMSprop steps through the fast path `batch`.
+fn time_model_training<N: Network>(
+    mut net: N,
+    batch: BatchStep<N>,
+    indices: &[u8],
+    options: &BenchOptions,
+) -> (f64, N) {
+    let n = indices.len() / MAXLEN;
+    let labels: Vec<f32> = (0..n).map(|i| (i % 2) as f32).collect();
+    let weights = vec![1.0f32; n];
+    let mut optimizer = Optimizer::new(OptimizerConfig::rmsprop());
+    let dropout = Rng::new(2);
+    let rate = time_training(
+        n,
+        options.train_names,
+        options.repeats,
+        |start, count, k| {
+            let (_, grad) = batch(
+                &net,
+                &indices[start * MAXLEN..(start + count) * MAXLEN],
+                &labels[start..start + count],
+                &weights[start..start + count],
+                &dropout.fork(k),
+            );
+            let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
+            optimizer.step(&mut net.tensors_mut(), &grads);
+        },
+    );
+    (rate, net)
+}
+
 /// Measures one of our models on `names` with the current rayon pool, on the fast engines.
 pub fn measure_ours(model: BenchModel, names: &[String], options: &BenchOptions) -> Measurement {
     let vocab = Vocab::from_names(names.iter().map(String::as_str));
     let indices = vocab.encode_batch(names);
     let n = names.len();
-    let labels: Vec<f32> = (0..n).map(|i| (i % 2) as f32).collect();
-    let weights = vec![1.0f32; n];
     let rows = |start: usize, count: usize| &indices[start * MAXLEN..(start + count) * MAXLEN];
-    let mut optimizer = Optimizer::new(OptimizerConfig::rmsprop());
-    let dropout = Rng::new(2);
+    let scoring = (options.latency_runs, options.repeats);
     let (train_names_per_s, (score_names_per_s, latency_us)) = match model {
         BenchModel::EndgameLstm => {
-            let mut net =
-                EndgameLstm::new(EndgameConfig::default(), vocab.size(), &mut Rng::new(1));
-            let train = time_training(
-                n,
-                options.train_names,
-                options.repeats,
-                |start, count, k| {
-                    let (_, grad) = fast::batch_loss_and_grads(
-                        &net,
-                        rows(start, count),
-                        &labels[start..start + count],
-                        &weights[start..start + count],
-                        &dropout.fork(k),
-                    );
-                    let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
-                    optimizer.step(&mut net.tensors_mut(), &grads);
-                },
-            );
+            let net = EndgameLstm::new(EndgameConfig::default(), vocab.size(), &mut Rng::new(1));
+            let (train, net) =
+                time_model_training(net, fast::batch_loss_and_grads, &indices, options);
             // Scoring as `predict` does it: the model's table and padding prefix built once.
             let scorer = fast::Scorer::new(&net);
-            (
-                train,
-                time_scoring(
-                    n,
-                    options.score_names,
-                    (options.latency_runs, options.repeats),
-                    |start, count| scorer.scores(&net, rows(start, count)).len(),
-                ),
-            )
+            let score = |start, count| scorer.scores(&net, rows(start, count)).len();
+            (train, time_scoring(n, options.score_names, scoring, score))
         }
         BenchModel::SnowmanCnn => {
-            let mut net = SnowmanCnn::new(SnowmanConfig::default(), vocab.size(), &mut Rng::new(1));
-            let train = time_training(
-                n,
-                options.train_names,
-                options.repeats,
-                |start, count, k| {
-                    let (_, grad) = fast_cnn::batch_loss_and_grads(
-                        &net,
-                        rows(start, count),
-                        &labels[start..start + count],
-                        &weights[start..start + count],
-                        &dropout.fork(k),
-                    );
-                    let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
-                    optimizer.step(&mut net.tensors_mut(), &grads);
-                },
-            );
+            let net = SnowmanCnn::new(SnowmanConfig::default(), vocab.size(), &mut Rng::new(1));
+            let (train, net) =
+                time_model_training(net, fast_cnn::batch_loss_and_grads, &indices, options);
             // Scoring as `predict` does it: the model's tables built once.
             let scorer = fast_cnn::CnnScorer::new(&net);
-            (
-                train,
-                time_scoring(
-                    n,
-                    options.score_names,
-                    (options.latency_runs, options.repeats),
-                    |start, count| scorer.scores(rows(start, count)).len(),
-                ),
-            )
+            let score = |start, count| scorer.scores(rows(start, count)).len();
+            (train, time_scoring(n, options.score_names, scoring, score))
         }
     };
     Measurement {

@@ -241,6 +241,36 @@ macro_rules! with_rows {
     };
 }
 
+/// Defines `fn $name(simd: Simd, args)`, which runs `$generic::<lanes>(args)` on the lanes
+/// `simd` asks for, or the best below them this CPU has, each copy compiled with its lanes'
+/// target features (so the intrinsics inline and the compiler vectorises for them).
+macro_rules! on_lanes {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) => $generic:ident) => {
+        $(#[$doc])*
+        $vis fn $name(simd: Simd, $($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $generic::<lanes::Avx512>($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $generic::<lanes::Avx2>($($arg),*)
+                }
+                match simd.supported() {
+                    // SAFETY: `supported` checked that the CPU has these features.
+                    Simd::Avx512 => return unsafe { avx512($($arg),*) },
+                    Simd::Avx2 => return unsafe { avx2($($arg),*) },
+                    Simd::Portable => {}
+                }
+            }
+            let _ = simd;
+            $generic::<Portable>($($arg),*)
+        }
+    };
+}
+
 /// `acc[r][j] += sum over k < depth of a[r][k] * b[j][k * stride .. + 16]`: `MR` rows of `a`
 /// against `NT` column tiles of 16, each read with `stride` floats between its rows.
 #[inline(always)]
@@ -325,31 +355,9 @@ pub struct ForwardStep<'a> {
     pub gates: Option<&'a mut [f32]>,
 }
 
-/// `z = table[input] + h_prev W`, then the cell: `c = f c_prev + i g`, `h = o tanh(c)`.
-pub fn forward_step(simd: Simd, w: &PackedRecurrent, step: ForwardStep) {
-    #[cfg(target_arch = "x86_64")]
-    if simd.supported() == Simd::Avx512 {
-        // SAFETY: the CPU has AVX-512F, checked just above.
-        return unsafe { forward_avx512(w, step) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if simd.supported() == Simd::Avx2 {
-        // SAFETY: the CPU has AVX2 and FMA, checked just above.
-        return unsafe { forward_avx2(w, step) };
-    }
-    forward_generic::<Portable>(w, step)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn forward_avx512(w: &PackedRecurrent, step: ForwardStep) {
-    forward_generic::<lanes::Avx512>(w, step)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn forward_avx2(w: &PackedRecurrent, step: ForwardStep) {
-    forward_generic::<lanes::Avx2>(w, step)
+on_lanes! {
+    /// `z = table[input] + h_prev W`, then the cell: `c = f c_prev + i g`, `h = o tanh(c)`.
+    pub fn forward_step(w: &PackedRecurrent, step: ForwardStep) => forward_generic
 }
 
 #[inline(always)]
@@ -458,29 +466,11 @@ pub struct BackwardStep<'a> {
 /// The cell's backward (gates to dz, in place), then `dh_prev = dz W^T`.
 pub fn backward_step(simd: Simd, w: &PackedRecurrent, step: BackwardStep) {
     assert!(!w.backward.is_empty(), "packed without the backward kernel");
-    #[cfg(target_arch = "x86_64")]
-    if simd.supported() == Simd::Avx512 {
-        // SAFETY: the CPU has AVX-512F, checked just above.
-        return unsafe { backward_avx512(w, step) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if simd.supported() == Simd::Avx2 {
-        // SAFETY: the CPU has AVX2 and FMA, checked just above.
-        return unsafe { backward_avx2(w, step) };
-    }
-    backward_generic::<Portable>(w, step)
+    backward_on(simd, w, step)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn backward_avx512(w: &PackedRecurrent, step: BackwardStep) {
-    backward_generic::<lanes::Avx512>(w, step)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn backward_avx2(w: &PackedRecurrent, step: BackwardStep) {
-    backward_generic::<lanes::Avx2>(w, step)
+on_lanes! {
+    fn backward_on(w: &PackedRecurrent, step: BackwardStep) => backward_generic
 }
 
 #[inline(always)]
@@ -612,18 +602,8 @@ pub fn add_transposed_product(
     scratch::recycle(a_t);
 }
 
-fn transposed(simd: Simd, product: TransposedProduct) {
-    #[cfg(target_arch = "x86_64")]
-    if simd.supported() == Simd::Avx512 {
-        // SAFETY: the CPU has AVX-512F, checked just above.
-        return unsafe { transposed_avx512(product) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if simd.supported() == Simd::Avx2 {
-        // SAFETY: the CPU has AVX2 and FMA, checked just above.
-        return unsafe { transposed_avx2(product) };
-    }
-    transposed_generic::<Portable>(product)
+on_lanes! {
+    fn transposed(product: TransposedProduct) => transposed_generic
 }
 
 struct TransposedProduct<'a> {
@@ -633,18 +613,6 @@ struct TransposedProduct<'a> {
     c: &'a mut [f32],
     k: usize,
     n: usize,
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn transposed_avx512(p: TransposedProduct) {
-    transposed_generic::<lanes::Avx512>(p)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn transposed_avx2(p: TransposedProduct) {
-    transposed_generic::<lanes::Avx2>(p)
 }
 
 #[inline(always)]
