@@ -13,6 +13,9 @@
 pub trait Lanes: Copy {
     /// Rows the product kernels keep in registers at once (the register budget differs).
     const ROWS: usize;
+    /// Column tiles (of 16) the product kernels keep in registers per row: 4 or 2. With 2, the
+    /// forward step takes a tile's four gates in two passes.
+    const COLS: usize;
     /// Depth (inner dimension) of one pass of the product kernels: few register rows reread
     /// the weights for every row, so those passes keep to a block of weights that stays in
     /// the first-level cache. Blocking changes no result: each sum runs in the same order.
@@ -58,9 +61,11 @@ impl Portable {
 }
 
 impl Lanes for Portable {
-    // Without FMA the product is bound by the additions' latency; two rows hide more of it.
+    // Two rows of one column tile: 8 of the 16 SSE registers of a plain x86-64 build (more
+    // spilled, measured: 2 x 2 and 4 x 1 were slower).
     const ROWS: usize = 2;
-    // 64 inputs x 4 tiles x 16 lanes: a 16 KB block of weights.
+    const COLS: usize = 1;
+    // 64 inputs x 16 lanes: a 4 KB block of weights per column tile.
     const DEPTH: usize = 64;
 
     #[inline(always)]
@@ -154,10 +159,11 @@ mod avx2 {
     }
 
     impl Lanes for Avx2 {
-        // 16 registers: one row's four gate accumulators take 8 (two rows would spill).
-        const ROWS: usize = 1;
-        // 64 inputs x 4 tiles x 16 lanes: a 16 KB block of weights.
-        const DEPTH: usize = 64;
+        // 16 registers: two rows of two column tiles (two registers each) take 8, the weights 4.
+        const ROWS: usize = 2;
+        const COLS: usize = 2;
+        // 128 inputs x 2 tiles x 16 lanes: a 16 KB block of weights.
+        const DEPTH: usize = 128;
 
         #[inline(always)]
         fn splat(x: f32) -> Self {
@@ -267,6 +273,7 @@ mod avx512 {
     impl Lanes for Avx512 {
         // 32 registers: six rows of four gate accumulators, four for the weights.
         const ROWS: usize = 6;
+        const COLS: usize = 4;
         const DEPTH: usize = usize::MAX;
 
         #[inline(always)]

@@ -241,6 +241,26 @@ macro_rules! with_rows {
     };
 }
 
+/// Runs `$call` with the const `$nt` set to `$cols` (4, 2 or 1 column tiles per block).
+macro_rules! with_cols {
+    ($cols:expr, |$nt:ident| $call:expr) => {
+        match $cols {
+            4 => {
+                const $nt: usize = 4;
+                $call
+            }
+            2 => {
+                const $nt: usize = 2;
+                $call
+            }
+            _ => {
+                const $nt: usize = 1;
+                $call
+            }
+        }
+    };
+}
+
 /// Defines `fn $name(simd: Simd, args)`, which runs `$generic::<lanes>(args)` on the lanes
 /// `simd` asks for, or the best below them this CPU has, each copy compiled with its lanes'
 /// target features (so the intrinsics inline and the compiler vectorises for them).
@@ -364,74 +384,105 @@ on_lanes! {
 fn forward_generic<L: Lanes>(w: &PackedRecurrent, mut step: ForwardStep) {
     let rows = step.inputs.len();
     let hp = w.layout.padded;
-    // A tile's gate sums between depth blocks, `[rows, 4 * 16]` (see `Lanes::DEPTH`).
+    // A tile's gate sums between passes, `[rows, 4 * 16]`: lanes with few registers take a
+    // tile's gates `L::COLS` at a time and its inputs `L::DEPTH` at a time.
     let mut partial = Vec::new();
-    if L::DEPTH < hp {
+    if L::DEPTH < hp || L::COLS < 4 {
         partial = scratch::zeros(rows * 4 * TILE);
     }
-    // Tile by tile, every row block over each depth block of the tile's weights, so the
-    // weights are read from cache once per block of rows rather than from memory.
+    // Tile by tile, every row block over each block of the tile's weights, so the weights are
+    // read from cache once per block of rows rather than from memory.
     for t in 0..w.layout.tiles() {
-        let mut k0 = 0;
-        while k0 < hp {
-            let k1 = (k0 + L::DEPTH).min(hp);
-            let mut r = 0;
-            while r < rows {
-                let take = (rows - r).min(L::ROWS).min(6);
-                with_rows!(take, |MR| forward_block::<L, MR>(
-                    w,
-                    &mut step,
-                    &mut partial,
-                    (r, t),
-                    (k0, k1)
-                ));
-                r += take;
+        for g0 in (0..4).step_by(L::COLS) {
+            let mut k0 = 0;
+            while k0 < hp {
+                let pass = Pass {
+                    tile: t,
+                    gate: g0,
+                    inputs: (k0, (k0 + L::DEPTH).min(hp)),
+                };
+                let mut r = 0;
+                while r < rows {
+                    let take = (rows - r).min(L::ROWS).min(6);
+                    let (s, p) = (&mut step, &mut partial[..]);
+                    with_cols!(L::COLS, |NT| with_rows!(take, |MR| forward_block::<
+                        L,
+                        MR,
+                        NT,
+                    >(
+                        w, s, p, r, pass
+                    )));
+                    r += take;
+                }
+                k0 = pass.inputs.1;
             }
-            k0 = k1;
         }
     }
     scratch::recycle(partial);
 }
 
-/// Rows `r0 .. r0 + MR` of tile `t` over inputs `k0 .. k1` of the forward step; the cell once
-/// the last inputs are in.
+/// One pass of the forward product: gates `gate ..` of tile `tile`, over `inputs`.
+#[derive(Clone, Copy)]
+struct Pass {
+    tile: usize,
+    gate: usize,
+    inputs: (usize, usize),
+}
+
+/// Rows `r0 .. r0 + MR` of one pass (`NT` gates); the cell once the last pass is in.
 #[inline(always)]
-fn forward_block<L: Lanes, const MR: usize>(
+fn forward_block<L: Lanes, const MR: usize, const NT: usize>(
     w: &PackedRecurrent,
     s: &mut ForwardStep,
     partial: &mut [f32],
-    (r0, t): (usize, usize),
-    (k0, k1): (usize, usize),
+    r0: usize,
+    Pass {
+        tile: t,
+        gate: g0,
+        inputs: (k0, k1),
+    }: Pass,
 ) {
     let (hp, g_cols) = (w.layout.padded, w.layout.gates());
     let h_prev: [&[f32]; MR] = std::array::from_fn(|r| &s.h_prev[(r0 + r) * hp + k0..][..k1 - k0]);
-    let b: [&[f32]; 4] = std::array::from_fn(|g| {
-        &w.forward[((4 * t + g) * hp + k0) * TILE..((4 * t + g) * hp + k1) * TILE]
+    let b: [&[f32]; NT] = std::array::from_fn(|j| {
+        let column = 4 * t + g0 + j;
+        &w.forward[(column * hp + k0) * TILE..(column * hp + k1) * TILE]
     });
     // Plain loops, not closures, wherever lanes are made: a closure is a function of its own,
     // compiled without the caller's target features, so its intrinsics would not inline.
-    let mut acc = [[L::splat(0.0); 4]; MR];
+    let mut acc = [[L::splat(0.0); NT]; MR];
     for (r, row) in acc.iter_mut().enumerate() {
         let from = if k0 == 0 {
             &s.table[s.inputs[r0 + r] as usize * g_cols + 4 * t * TILE..][..4 * TILE]
         } else {
             &partial[(r0 + r) * 4 * TILE..][..4 * TILE]
         };
-        for (g, v) in row.iter_mut().enumerate() {
-            *v = L::load(lanes16(&from[g * TILE..]));
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = L::load(lanes16(&from[(g0 + j) * TILE..]));
         }
     }
     product_block(h_prev, b, TILE, k1 - k0, &mut acc);
-    if k1 < hp {
+    if g0 + NT < 4 || k1 < hp {
         for (r, row) in acc.iter().enumerate() {
-            for (g, v) in row.iter().enumerate() {
-                v.store(lanes16_mut(&mut partial[(r0 + r) * 4 * TILE + g * TILE..]));
+            for (j, v) in row.iter().enumerate() {
+                v.store(lanes16_mut(
+                    &mut partial[(r0 + r) * 4 * TILE + (g0 + j) * TILE..],
+                ));
             }
         }
         return;
     }
-    for (r, z) in acc.iter().enumerate() {
+    for (r, sums) in acc.iter().enumerate() {
         let row = r0 + r;
+        // The gates of earlier passes wait in `partial`.
+        let mut z = [L::splat(0.0); 4];
+        for (gate, v) in z.iter_mut().enumerate() {
+            *v = if gate >= g0 {
+                sums[gate - g0]
+            } else {
+                L::load(lanes16(&partial[row * 4 * TILE + gate * TILE..]))
+            };
+        }
         let i = activate(s.act, z[0]);
         let f = activate(s.act, z[1]);
         let g = lanes::tanh(z[2]);
@@ -502,34 +553,25 @@ fn backward_generic<L: Lanes>(w: &PackedRecurrent, s: BackwardStep) {
     }
     // dh_prev = dz W^T, four output tiles at a time where they divide evenly.
     let dz: &[f32] = s.gates_to_dz;
-    // Four output tiles at a time where they divide evenly; each over depth blocks of dz.
+    // `L::COLS` output tiles at a time where they divide evenly; each over depth blocks of dz.
     let tiles = w.layout.tiles();
-    let wide = tiles.is_multiple_of(4);
+    let cols = if tiles.is_multiple_of(L::COLS) {
+        L::COLS
+    } else {
+        1
+    };
     let g_cols = w.layout.gates();
-    for ot in (0..tiles).step_by(if wide { 4 } else { 1 }) {
+    for ot in (0..tiles).step_by(cols) {
         let mut q0 = 0;
         while q0 < g_cols {
             let q1 = (q0 + L::DEPTH).min(g_cols);
             let mut r = 0;
             while r < rows {
                 let take = (rows - r).min(L::ROWS).min(6);
-                if wide {
-                    with_rows!(take, |MR| dh_block::<L, MR, 4>(
-                        w,
-                        dz,
-                        s.dh,
-                        (r, ot),
-                        (q0, q1)
-                    ));
-                } else {
-                    with_rows!(take, |MR| dh_block::<L, MR, 1>(
-                        w,
-                        dz,
-                        s.dh,
-                        (r, ot),
-                        (q0, q1)
-                    ));
-                }
+                let (at, depth) = ((r, ot), (q0, q1));
+                with_cols!(cols, |NT| with_rows!(take, |MR| dh_block::<L, MR, NT>(
+                    w, dz, s.dh, at, depth
+                )));
                 r += take;
             }
             q0 = q1;
@@ -618,35 +660,30 @@ struct TransposedProduct<'a> {
 #[inline(always)]
 fn transposed_generic<L: Lanes>(mut p: TransposedProduct) {
     let tiles = p.n / TILE;
-    // Four column tiles at a time (a strip of b that stays in cache while every block of
+    // `L::COLS` column tiles at a time (a strip of b that stays in cache while every block of
     // output rows passes over it), then one at a time for the rest; b's rows in depth blocks.
     let mut j0 = 0;
     while j0 < tiles {
-        let wide = tiles - j0 >= 4;
+        let cols = if tiles - j0 >= L::COLS { L::COLS } else { 1 };
         let mut m0 = 0;
         while m0 < p.m {
             let m1 = (m0 + L::DEPTH).min(p.m);
             let mut r = 0;
             while r < p.k {
                 let take = (p.k - r).min(L::ROWS).min(6);
-                if wide {
-                    with_rows!(take, |MR| transposed_block::<L, MR, 4>(
-                        &mut p,
-                        (r, j0),
-                        (m0, m1)
-                    ));
-                } else {
-                    with_rows!(take, |MR| transposed_block::<L, MR, 1>(
-                        &mut p,
-                        (r, j0),
-                        (m0, m1)
-                    ));
-                }
+                let (q, at, depth) = (&mut p, (r, j0), (m0, m1));
+                with_cols!(cols, |NT| with_rows!(take, |MR| transposed_block::<
+                    L,
+                    MR,
+                    NT,
+                >(
+                    q, at, depth
+                )));
                 r += take;
             }
             m0 = m1;
         }
-        j0 += if wide { 4 } else { 1 };
+        j0 += cols;
     }
 }
 
