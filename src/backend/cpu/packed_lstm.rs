@@ -399,7 +399,7 @@ fn forward_generic<L: Lanes>(w: &PackedRecurrent, mut step: ForwardStep) {
                 let pass = Pass {
                     tile: t,
                     gate: g0,
-                    inputs: (k0, (k0 + L::DEPTH).min(hp)),
+                    inputs: (k0, k0.saturating_add(L::DEPTH).min(hp)),
                 };
                 let mut r = 0;
                 while r < rows {
@@ -564,7 +564,7 @@ fn backward_generic<L: Lanes>(w: &PackedRecurrent, s: BackwardStep) {
     for ot in (0..tiles).step_by(cols) {
         let mut q0 = 0;
         while q0 < g_cols {
-            let q1 = (q0 + L::DEPTH).min(g_cols);
+            let q1 = q0.saturating_add(L::DEPTH).min(g_cols);
             let mut r = 0;
             while r < rows {
                 let take = (rows - r).min(L::ROWS).min(6);
@@ -667,7 +667,7 @@ fn transposed_generic<L: Lanes>(mut p: TransposedProduct) {
         let cols = if tiles - j0 >= L::COLS { L::COLS } else { 1 };
         let mut m0 = 0;
         while m0 < p.m {
-            let m1 = (m0 + L::DEPTH).min(p.m);
+            let m1 = m0.saturating_add(L::DEPTH).min(p.m);
             let mut r = 0;
             while r < p.k {
                 let take = (p.k - r).min(L::ROWS).min(6);
