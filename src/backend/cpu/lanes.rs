@@ -5,7 +5,7 @@
 //! algorithm.
 //!
 //! `exp`, `sigmoid` and `tanh` repeat `fast_math`'s scalar formulas operation for operation
-//! (no fused multiply-adds), so every lane gives the scalar function's bits: tests/lanes.rs
+//! (no fused multiply-adds), so every lane gives the scalar function's bits: the tests below
 //! checks that, and tests/fast_math.rs bounds the scalar functions against f64. Only
 //! `mul_add`, used by the matrix products, fuses.
 
@@ -388,4 +388,99 @@ pub fn tanh<L: Lanes>(x: L) -> L {
     let one = L::splat(1.0);
     let large = one.sub(e).div(one.add(e)).copysign(x);
     L::select_lt(a, L::splat(TANH_SMALL), small, large)
+}
+
+/// Every lane gives the scalar `fast_math` function's bits (whose accuracy
+/// tests/fast_math.rs bounds against f64), on the portable lanes and, where the CPU has them,
+/// on AVX2 and AVX-512 registers. Here rather than in tests/: the register lanes are private
+/// to the crate, as only code that checked the CPU may make them.
+#[cfg(test)]
+mod tests {
+    use super::super::fast_math;
+    use super::*;
+
+    /// Inputs across the whole float range: a dense sweep near zero, where the formulas switch,
+    /// a log-spaced sweep out to the overflow limits, and the special values.
+    fn inputs() -> Vec<f32> {
+        let mut xs: Vec<f32> = (-40_000..=40_000).map(|i| i as f32 * 2.5e-4).collect();
+        let mut x = 1e-30f32;
+        while x < 3e38 {
+            xs.extend([x, -x]);
+            x *= 1.07;
+        }
+        xs.extend([
+            0.0,
+            -0.0,
+            0.625,
+            -0.625,
+            88.376_26,
+            -87.336_55,
+            88.5,
+            -87.5,
+            -104.0,
+            f32::MAX,
+            f32::MIN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ]);
+        while !xs.len().is_multiple_of(16) {
+            xs.push(1.0);
+        }
+        xs
+    }
+
+    /// A function's name, its lanes version and its scalar version.
+    type Pair<L> = (&'static str, fn(L) -> L, fn(f32) -> f32);
+
+    fn check<L: Lanes>(what: &str) {
+        let xs = inputs();
+        let functions: [Pair<L>; 3] = [
+            ("exp", exp::<L>, fast_math::exp),
+            ("sigmoid", sigmoid::<L>, fast_math::sigmoid),
+            ("tanh", tanh::<L>, fast_math::tanh),
+        ];
+        for (name, vector, scalar) in functions {
+            let mut out = [0.0f32; 16];
+            for chunk in xs.chunks_exact(16) {
+                vector(L::load(chunk.try_into().unwrap())).store(&mut out);
+                for (&x, &got) in chunk.iter().zip(&out) {
+                    let want = scalar(x);
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{what} {name}({x:e}): {got:e} vs scalar {want:e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn portable_lanes_match_the_scalar_functions_bit_for_bit() {
+        check::<Portable>("portable");
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_lanes_match_the_scalar_functions_bit_for_bit() {
+        if !(std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma"))
+        {
+            eprintln!(
+                "skipped: this CPU has no AVX2 and FMA (the portable lanes are tested above)"
+            );
+            return;
+        }
+        check::<Avx2>("avx2");
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_lanes_match_the_scalar_functions_bit_for_bit() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            eprintln!("skipped: this CPU has no AVX-512F (the portable lanes are tested above)");
+            return;
+        }
+        check::<Avx512>("avx512");
+    }
 }

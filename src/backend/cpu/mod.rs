@@ -2,7 +2,7 @@
 
 pub mod endgame_lstm;
 pub mod fast_math;
-pub mod lanes;
+mod lanes;
 pub mod packed_lstm;
 pub mod scratch;
 pub mod snowman_cnn;
