@@ -6,7 +6,7 @@
 //!
 //! `exp`, `sigmoid` and `tanh` repeat `fast_math`'s scalar formulas operation for operation
 //! (no fused multiply-adds), so every lane gives the scalar function's bits: the tests below
-//! checks that, and tests/fast_math.rs bounds the scalar functions against f64. Only
+//! check that, and tests/fast_math.rs bounds the scalar functions against f64. Only
 //! `mul_add`, used by the matrix products, fuses.
 
 /// Sixteen float32 lanes and the operations the LSTM kernels need.
