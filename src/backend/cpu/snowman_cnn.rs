@@ -75,43 +75,6 @@ fn start_of(row: &[u8]) -> usize {
     row.iter().take_while(|&&v| v == PAD).count()
 }
 
-/// One name's pooled features, and for each branch and filter the window the maximum came
-/// from (`None` for a padding window).
-fn features(tables: &Tables, row: &[u8], pooled: &mut [f32], at: &mut [Option<usize>]) {
-    let f = tables.filters;
-    let start = start_of(row);
-    let mut pre = vec![0.0f32; f];
-    for (i, branch) in tables.branches.iter().enumerate() {
-        let positions = (MAXLEN + 1).saturating_sub(branch.width);
-        // The first window that touches the name; earlier ones are all padding.
-        let first_real = (start + 1).saturating_sub(branch.width).min(positions);
-        let best = &mut pooled[i * f..(i + 1) * f];
-        let best_at = &mut at[i * f..(i + 1) * f];
-        best.fill(f32::NEG_INFINITY);
-        if first_real > 0 {
-            for ((b, a), &v) in best.iter_mut().zip(best_at.iter_mut()).zip(&branch.pad) {
-                *b = v.max(0.0);
-                *a = None;
-            }
-        }
-        for p in first_real..positions {
-            pre.copy_from_slice(&branch.bias);
-            for (k, table) in branch.tables.iter().enumerate() {
-                for (x, &v) in pre.iter_mut().zip(table.row(row[p + k] as usize)) {
-                    *x += v;
-                }
-            }
-            for j in 0..f {
-                let y = pre[j].max(0.0);
-                if y > best[j] {
-                    best[j] = y;
-                    best_at[j] = Some(p);
-                }
-            }
-        }
-    }
-}
-
 /// Gradients of one chunk, before reduction: per branch, per offset, `dT_k`; per branch, `db`.
 struct ChunkGrads {
     loss: f64,
@@ -135,6 +98,11 @@ pub fn batch_loss_and_grads(
     let f = tables.filters;
     let width = f * tables.branches.len();
     let vocab = net.embedding.weight.nrows();
+    let blocks: Vec<ScoringBranch> = tables
+        .branches
+        .iter()
+        .map(|b| ScoringBranch::new(b, f))
+        .collect();
     let partials: Vec<ChunkGrads> = indices
         .par_chunks(CHUNK_ROWS * MAXLEN)
         .zip(labels.par_chunks(CHUNK_ROWS))
@@ -145,12 +113,13 @@ pub fn batch_loss_and_grads(
             let mut pooled = Array2::zeros((n, width));
             let mut at = vec![None; n * width];
             for (r, row) in idx.chunks_exact(MAXLEN).enumerate() {
-                features(
-                    &tables,
-                    row,
-                    pooled.row_mut(r).as_slice_mut().expect("row"),
-                    &mut at[r * width..(r + 1) * width],
-                );
+                let start = start_of(row);
+                let pooled = pooled.row_mut(r).into_slice().expect("row");
+                for (i, branch) in blocks.iter().enumerate() {
+                    let cols = r * width + i * f..r * width + (i + 1) * f;
+                    let out = &mut pooled[i * f..(i + 1) * f];
+                    branch.pool_with_argmax(row, start, vocab, out, &mut at[cols]);
+                }
             }
             let mut grads = ChunkGrads {
                 loss: 0.0,
@@ -276,7 +245,7 @@ impl ScoringBranch {
 
     /// This branch's pooled features of one name into `out` (`filters` values). Without the
     /// argmax bookkeeping of training: max over windows of ReLU(pre-activation), with the same
-    /// additions in the same order as `features`, so the same values.
+    /// additions in the same order as `pool_with_argmax`, so the same values.
     fn pool(&self, row: &[u8], start: usize, vocab: usize, out: &mut [f32]) {
         let positions = (MAXLEN + 1).saturating_sub(self.width);
         let first_real = (start + 1).saturating_sub(self.width).min(positions);
@@ -303,6 +272,50 @@ impl ScoringBranch {
             let lo = c * LANES;
             let hi = (lo + LANES).min(out.len());
             out[lo..hi].copy_from_slice(&best[..hi - lo]);
+        }
+    }
+
+    /// `pool` with training's bookkeeping: for each filter, the window the maximum came from
+    /// (`None` for a padding window; the first window holding the maximum, as the reference
+    /// keeps it). The reference's additions and comparisons, in the same order, 16 filters at once.
+    fn pool_with_argmax(
+        &self,
+        row: &[u8],
+        start: usize,
+        vocab: usize,
+        out: &mut [f32],
+        at: &mut [Option<usize>],
+    ) {
+        let positions = (MAXLEN + 1).saturating_sub(self.width);
+        let first_real = (start + 1).saturating_sub(self.width).min(positions);
+        for c in 0..self.blocks {
+            let (mut best, mut best_at) = if first_real > 0 {
+                (self.pad[c], [-1i32; LANES])
+            } else {
+                ([f32::NEG_INFINITY; LANES], [-1i32; LANES])
+            };
+            for p in first_real..positions {
+                let mut pre = self.bias[c];
+                for k in 0..self.width {
+                    let v = row[p + k] as usize;
+                    let table_row = &self.rows[(k * vocab + v) * self.blocks + c];
+                    for j in 0..LANES {
+                        pre[j] += table_row[j];
+                    }
+                }
+                for j in 0..LANES {
+                    let y = pre[j].max(0.0);
+                    let better = y > best[j];
+                    best[j] = if better { y } else { best[j] };
+                    best_at[j] = if better { p as i32 } else { best_at[j] };
+                }
+            }
+            let lo = c * LANES;
+            let hi = (lo + LANES).min(out.len());
+            out[lo..hi].copy_from_slice(&best[..hi - lo]);
+            for (a, &b) in at[lo..hi].iter_mut().zip(&best_at) {
+                *a = usize::try_from(b).ok();
+            }
         }
     }
 }
