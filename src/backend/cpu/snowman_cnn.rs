@@ -185,17 +185,29 @@ pub fn batch_loss_and_grads(
             }
         }
     }
+    // Each branch's kernel gradient and share of the embedding's, branches side by side;
+    // the shares are summed in branch order.
     let dim = net.config.embedding_dim;
-    for (i, conv) in net.convs.iter().enumerate() {
-        for (k, d_table) in d_tables[i].iter().enumerate() {
-            let kernel_k = conv.kernel.slice(s![k * dim..(k + 1) * dim, ..]);
-            let d_kernel = matmul(net.embedding.weight.t(), d_table.view());
-            total.convs[i]
-                .kernel
-                .slice_mut(s![k * dim..(k + 1) * dim, ..])
-                .assign(&d_kernel);
-            total.embedding.weight += &matmul(d_table.view(), kernel_k.t());
-        }
+    let per_branch: Vec<(Array2<f32>, Array2<f32>)> = net
+        .convs
+        .par_iter()
+        .zip(d_tables.par_iter())
+        .map(|(conv, d_tables)| {
+            let mut d_kernel = Array2::zeros(conv.kernel.dim());
+            let mut d_embedding = Array2::zeros(net.embedding.weight.dim());
+            for (k, d_table) in d_tables.iter().enumerate() {
+                let rows = s![k * dim..(k + 1) * dim, ..];
+                d_kernel
+                    .slice_mut(rows)
+                    .assign(&matmul(net.embedding.weight.t(), d_table.view()));
+                d_embedding += &matmul(d_table.view(), conv.kernel.slice(rows).t());
+            }
+            (d_kernel, d_embedding)
+        })
+        .collect();
+    for (conv, (d_kernel, d_embedding)) in total.convs.iter_mut().zip(per_branch) {
+        conv.kernel = d_kernel;
+        total.embedding.weight += &d_embedding;
     }
     (loss, total)
 }
@@ -227,12 +239,15 @@ fn to_blocks(values: &[f32], blocks: usize) -> Vec<[f32; LANES]> {
 impl ScoringBranch {
     fn new(branch: &Branch, filters: usize) -> ScoringBranch {
         let blocks = filters.div_ceil(LANES);
-        let rows = branch
-            .tables
-            .iter()
-            .flat_map(|table| table.rows().into_iter().collect::<Vec<_>>())
-            .flat_map(|row| to_blocks(row.as_slice().expect("row-major table"), blocks))
-            .collect();
+        let vocab = branch.tables.first().map_or(0, |t| t.nrows());
+        let mut rows = vec![[0.0f32; LANES]; branch.tables.len() * vocab * blocks];
+        for (k, table) in branch.tables.iter().enumerate() {
+            for (v, row) in table.rows().into_iter().enumerate() {
+                for (j, &x) in row.iter().enumerate() {
+                    rows[(k * vocab + v) * blocks + j / LANES][j % LANES] = x;
+                }
+            }
+        }
         let pad: Vec<f32> = branch.pad.iter().map(|v| v.max(0.0)).collect();
         ScoringBranch {
             width: branch.width,
