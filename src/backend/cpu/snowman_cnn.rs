@@ -258,6 +258,21 @@ impl ScoringBranch {
         }
     }
 
+    /// Block `c` of the pre-activations of the window at position `p`: the bias plus one table
+    /// row per offset, added in offset order.
+    #[inline(always)]
+    fn window(&self, row: &[u8], p: usize, vocab: usize, c: usize) -> [f32; LANES] {
+        let mut pre = self.bias[c];
+        for k in 0..self.width {
+            let v = row[p + k] as usize;
+            let table_row = &self.rows[(k * vocab + v) * self.blocks + c];
+            for j in 0..LANES {
+                pre[j] += table_row[j];
+            }
+        }
+        pre
+    }
+
     /// This branch's pooled features of one name into `out` (`filters` values). Without the
     /// argmax bookkeeping of training: max over windows of ReLU(pre-activation), with the same
     /// additions in the same order as `pool_with_argmax`, so the same values.
@@ -272,14 +287,7 @@ impl ScoringBranch {
                 [0.0f32; LANES]
             };
             for p in first_real..positions {
-                let mut pre = self.bias[c];
-                for k in 0..self.width {
-                    let v = row[p + k] as usize;
-                    let table_row = &self.rows[(k * vocab + v) * self.blocks + c];
-                    for j in 0..LANES {
-                        pre[j] += table_row[j];
-                    }
-                }
+                let pre = self.window(row, p, vocab, c);
                 for j in 0..LANES {
                     best[j] = best[j].max(pre[j]);
                 }
@@ -292,7 +300,8 @@ impl ScoringBranch {
 
     /// `pool` with training's bookkeeping: for each filter, the window the maximum came from
     /// (`None` for a padding window; the first window holding the maximum, as the reference
-    /// keeps it). The reference's additions and comparisons, in the same order, 16 filters at once.
+    /// keeps it). The reference's additions and comparisons in the same order, 16 filters at
+    /// once.
     fn pool_with_argmax(
         &self,
         row: &[u8],
@@ -310,14 +319,7 @@ impl ScoringBranch {
                 ([f32::NEG_INFINITY; LANES], [-1i32; LANES])
             };
             for p in first_real..positions {
-                let mut pre = self.bias[c];
-                for k in 0..self.width {
-                    let v = row[p + k] as usize;
-                    let table_row = &self.rows[(k * vocab + v) * self.blocks + c];
-                    for j in 0..LANES {
-                        pre[j] += table_row[j];
-                    }
-                }
+                let pre = self.window(row, p, vocab, c);
                 for j in 0..LANES {
                     let y = pre[j].max(0.0);
                     let better = y > best[j];
