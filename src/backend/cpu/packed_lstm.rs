@@ -35,7 +35,7 @@ pub enum Simd {
 impl Simd {
     /// The best this CPU runs, or lower if the environment variable `DGA_LITE_LANES` says
     /// `avx2` or `portable` (to compare them, or to get the bits another machine gets: each
-    /// kind of lanes gives the same bits on every CPU that runs it).
+    /// kind of lanes does the same operations in the same order on every CPU that runs it).
     pub fn detect() -> Simd {
         static CHOICE: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
         *CHOICE.get_or_init(|| {
