@@ -9,8 +9,14 @@
 //! packed once per batch (per model when scoring) as column tiles of 16, each a stream over
 //! the 128 inputs, which is the order the product reads them.
 //!
-//! Generic over `Lanes`: AVX-512 where the CPU has it, portable lanes (AVX2 where present)
-//! elsewhere. tests/fast_cpu.rs checks both against the reference.
+//! **Blocks.** Every product here is `acc[r][j] += a[r][k] * b[j][k]` over `MR` rows and `NT`
+//! column tiles held in registers (`product_block`), with the sizes each kind of lanes can
+//! afford (`Lanes::ROWS`, `Lanes::COLS`, and `Lanes::DEPTH` for the inner dimension). Blocking
+//! never changes the order of a sum, so a row's result does not depend on which rows share
+//! its block.
+//!
+//! Generic over `Lanes`: AVX-512, AVX2 or portable, whichever the CPU has (`on_lanes!`).
+//! tests/fast_cpu.rs checks all three against the reference.
 
 use super::lanes::{self, Lanes, Portable};
 use super::scratch;
