@@ -64,8 +64,7 @@ impl Packed {
         }
     }
 
-    fn forward(&self, net: &EndgameLstm, step: ForwardStep) {
-        debug_assert_eq!(step.act, net.lstm.activation);
+    fn forward(&self, step: ForwardStep) {
         super::packed_lstm::forward_step(self.simd, &self.recurrent, step)
     }
 
@@ -111,19 +110,16 @@ impl Prefix {
         for s in 0..steps {
             let (c_done, c_next) = p.cells.split_at_mut((s + 1) * hp);
             let (h_done, h_next) = p.hidden.split_at_mut((s + 1) * hp);
-            packed.forward(
-                net,
-                ForwardStep {
-                    act: net.lstm.activation,
-                    table: &packed.table,
-                    inputs: &[PAD],
-                    h_prev: &h_done[s * hp..],
-                    c_prev: &c_done[s * hp..],
-                    h: &mut h_next[..hp],
-                    c: &mut c_next[..hp],
-                    gates: Some(&mut p.gates[s * g_cols..(s + 1) * g_cols]),
-                },
-            );
+            packed.forward(ForwardStep {
+                act: net.lstm.activation,
+                table: &packed.table,
+                inputs: &[PAD],
+                h_prev: &h_done[s * hp..],
+                c_prev: &c_done[s * hp..],
+                h: &mut h_next[..hp],
+                c: &mut c_next[..hp],
+                gates: Some(&mut p.gates[s * g_cols..(s + 1) * g_cols]),
+            });
         }
         p
     }
@@ -148,8 +144,7 @@ impl Prefix {
         d_recurrent: &mut [f32],
     ) {
         let (hp, g_cols) = (self.padded, packed.layout.gates());
-        let mut dz = scratch::zeros(self.gates.len());
-        dz.copy_from_slice(&self.gates);
+        let mut dz = scratch::copy_of(&self.gates);
         let mut dh = d_h[self.steps * hp..(self.steps + 1) * hp].to_vec();
         let mut dc = d_c[self.steps * hp..(self.steps + 1) * hp].to_vec();
         let pad_row = &mut d_table[PAD as usize * g_cols..(PAD as usize + 1) * g_cols];
@@ -281,19 +276,16 @@ fn chunk_forward(
         } else {
             None
         };
-        packed.forward(
-            net,
-            ForwardStep {
-                act: net.lstm.activation,
-                table: &packed.table,
-                inputs: &inputs[..active],
-                h_prev: &h[..active * hp],
-                c_prev: &c[..active * hp],
-                h: &mut h_next[..active * hp],
-                c: &mut c_next[..active * hp],
-                gates,
-            },
-        );
+        packed.forward(ForwardStep {
+            act: net.lstm.activation,
+            table: &packed.table,
+            inputs: &inputs[..active],
+            h_prev: &h[..active * hp],
+            c_prev: &c[..active * hp],
+            h: &mut h_next[..active * hp],
+            c: &mut c_next[..active * hp],
+            gates,
+        });
         std::mem::swap(&mut h, &mut h_next);
         std::mem::swap(&mut c, &mut c_next);
         if keep {
@@ -407,6 +399,20 @@ fn chunk_backward(
     scratch::recycle(dc);
 }
 
+/// `out += part(g)` for every chunk's gradients `g`, in chunk order: each element adds the
+/// chunks' values in that order whichever thread sums it (the elements are split across
+/// threads), so the result does not depend on the thread count.
+fn add_in_order(out: &mut [f32], partials: &[ChunkGrads], part: fn(&ChunkGrads) -> &Vec<f32>) {
+    const SPAN: usize = 8192;
+    out.par_chunks_mut(SPAN).enumerate().for_each(|(i, out)| {
+        for g in partials {
+            for (a, b) in out.iter_mut().zip(&part(g)[i * SPAN..]) {
+                *a += b;
+            }
+        }
+    });
+}
+
 /// The fast equivalent of `model::batch_loss_and_grads` for the Endgame LSTM.
 pub fn batch_loss_and_grads(
     net: &EndgameLstm,
@@ -418,7 +424,7 @@ pub fn batch_loss_and_grads(
     batch_loss_and_grads_on(Simd::detect(), net, indices, labels, weights, step_rng)
 }
 
-/// `batch_loss_and_grads` on the given lanes (tests run both on one machine).
+/// `batch_loss_and_grads` on the given lanes (tests run every kind on one machine).
 pub fn batch_loss_and_grads_on(
     simd: Simd,
     net: &EndgameLstm,
@@ -478,33 +484,14 @@ pub fn batch_loss_and_grads_on(
             chunk_backward(net, &packed, trace, idx, d_sorted, grads);
         });
 
-    // Reduced in chunk order, whatever thread ran each chunk (each element adds the chunks'
-    // values in order; the elements are split across threads).
+    // Reduced in chunk order, whatever thread ran each chunk.
     let mut total = net.zeros_like();
     let mut loss = 0.0;
     let mut sum = ChunkGrads::new(net, vocab, packed.layout);
-    let parts: [fn(&ChunkGrads) -> &[f32]; 4] = [
-        |g| &g.d_table,
-        |g| &g.d_recurrent,
-        |g| &g.d_prefix_h,
-        |g| &g.d_prefix_c,
-    ];
-    let outs = [
-        &mut sum.d_table,
-        &mut sum.d_recurrent,
-        &mut sum.d_prefix_h,
-        &mut sum.d_prefix_c,
-    ];
-    for (out, part) in outs.into_iter().zip(parts) {
-        const SPAN: usize = 8192;
-        out.par_chunks_mut(SPAN).enumerate().for_each(|(i, out)| {
-            for g in &partials {
-                for (a, b) in out.iter_mut().zip(&part(g)[i * SPAN..]) {
-                    *a += b;
-                }
-            }
-        });
-    }
+    add_in_order(&mut sum.d_table, &partials, |g| &g.d_table);
+    add_in_order(&mut sum.d_recurrent, &partials, |g| &g.d_recurrent);
+    add_in_order(&mut sum.d_prefix_h, &partials, |g| &g.d_prefix_h);
+    add_in_order(&mut sum.d_prefix_c, &partials, |g| &g.d_prefix_c);
     for g in &partials {
         loss += g.loss;
         total.dense.kernel += &g.dense.kernel;
@@ -518,28 +505,18 @@ pub fn batch_loss_and_grads_on(
         &mut sum.d_table,
         &mut sum.d_recurrent,
     );
+    // The recurrent kernel's gradient on one thread, the table's three on the other.
     let layout = packed.layout;
-    let (recurrent, (embedding, (kernel, bias))) = rayon::join(
+    let (recurrent, d_table) = rayon::join(
         || layout.unpack_columns(&sum.d_recurrent, units),
-        || {
-            let d_table = layout.unpack_columns(&sum.d_table, vocab);
-            let d_table = ArrayView2::from_shape((vocab, 4 * units), &d_table).expect("table");
-            rayon::join(
-                || matmul(d_table, net.lstm.kernel.t()),
-                || {
-                    rayon::join(
-                        || matmul(net.embedding.weight.t(), d_table),
-                        || d_table.sum_axis(Axis(0)),
-                    )
-                },
-            )
-        },
+        || layout.unpack_columns(&sum.d_table, vocab),
     );
+    let d_table = Array2::from_shape_vec((vocab, 4 * units), d_table).expect("table shape");
     total.lstm.recurrent =
         Array2::from_shape_vec((units, 4 * units), recurrent).expect("recurrent shape");
-    total.embedding.weight = embedding;
-    total.lstm.kernel = kernel;
-    total.lstm.bias = bias;
+    total.embedding.weight = matmul(d_table.view(), net.lstm.kernel.t());
+    total.lstm.kernel = matmul(net.embedding.weight.t(), d_table.view());
+    total.lstm.bias = d_table.sum_axis(Axis(0));
     (loss, total)
 }
 
@@ -556,7 +533,7 @@ impl Scorer {
         Scorer::on(Simd::detect(), net)
     }
 
-    /// A scorer on the given lanes (tests run both on one machine).
+    /// A scorer on the given lanes (tests run every kind on one machine).
     pub fn on(simd: Simd, net: &EndgameLstm) -> Scorer {
         let packed = Packed::new(net, simd, false);
         let prefix = Prefix::new(net, &packed, MAXLEN);

@@ -15,8 +15,8 @@ thread_local! {
     static POOL: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A buffer of `len` zeros, reusing a pooled allocation when one is free.
-pub fn zeros(len: usize) -> Vec<f32> {
+/// An empty buffer with room for `len` values, reusing a pooled allocation when one is free.
+fn take(len: usize) -> Vec<f32> {
     let reused = POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
         // The smallest pooled buffer that is big enough, else the biggest (which grows).
@@ -26,14 +26,24 @@ pub fn zeros(len: usize) -> Vec<f32> {
         let pick = fits.or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].capacity()));
         pick.map(|i| pool.swap_remove(i))
     });
-    match reused {
-        Some(mut v) => {
-            v.clear();
-            v.resize(len, 0.0);
-            v
-        }
-        None => vec![0.0; len],
-    }
+    let mut v = reused.unwrap_or_default();
+    v.clear();
+    v.reserve(len);
+    v
+}
+
+/// A buffer of `len` zeros, reusing a pooled allocation when one is free.
+pub fn zeros(len: usize) -> Vec<f32> {
+    let mut v = take(len);
+    v.resize(len, 0.0);
+    v
+}
+
+/// A pooled buffer holding a copy of `values`.
+pub fn copy_of(values: &[f32]) -> Vec<f32> {
+    let mut v = take(values.len());
+    v.extend_from_slice(values);
+    v
 }
 
 /// Hands a buffer back to this thread's pool.
