@@ -539,8 +539,12 @@ fn backward_generic<L: Lanes>(w: &PackedRecurrent, s: BackwardStep) {
         for t in 0..w.layout.tiles() {
             let at = row * hp + t * TILE;
             let base = row * g_cols + 4 * t * TILE;
-            let gate = |k: usize| L::load(lanes16(&s.gates_to_dz[base + k * TILE..]));
-            let (i, f, g, o) = (gate(0), gate(1), gate(2), gate(3));
+            // A plain loop, not a closure (see `forward_block`).
+            let mut gates = [L::splat(0.0); 4];
+            for (k, v) in gates.iter_mut().enumerate() {
+                *v = L::load(lanes16(&s.gates_to_dz[base + k * TILE..]));
+            }
+            let [i, f, g, o] = gates;
             let c_prev = L::load(lanes16(&s.c_prev[at..]));
             let dh = L::load(lanes16(&s.dh[at..]));
             let dc = L::load(lanes16(&s.dc[at..]));
@@ -557,7 +561,7 @@ fn backward_generic<L: Lanes>(w: &PackedRecurrent, s: BackwardStep) {
             dc_total.mul(f).store(lanes16_mut(&mut s.dc[at..]));
         }
     }
-    // dh_prev = dz W^T, four output tiles at a time where they divide evenly.
+    // dh_prev = dz W^T.
     let dz: &[f32] = s.gates_to_dz;
     // `L::COLS` output tiles at a time where they divide evenly; each over depth blocks of dz.
     let tiles = w.layout.tiles();
