@@ -13,8 +13,8 @@
 pub trait Lanes: Copy {
     /// Rows the product kernels keep in registers at once (the register budget differs).
     const ROWS: usize;
-    /// Column tiles (of 16) the product kernels keep in registers per row: 4 or 2. With 2, the
-    /// forward step takes a tile's four gates in two passes.
+    /// Column tiles (of 16) the product kernels keep in registers per row: 4, 2 or 1. With
+    /// fewer than 4, the forward step takes a tile's four gates in several passes.
     const COLS: usize;
     /// Depth (inner dimension) of one pass of the product kernels: few register rows reread
     /// the weights for every row, so those passes keep to a block of weights that stays in
