@@ -104,19 +104,37 @@ impl<N: Network> Checkpoint<N> {
     }
 
     /// Reads a checkpoint into the shape of `template` (a fresh network of the same run),
-    /// checking it belongs to a run with this `fingerprint`. Errors say what to do.
+    /// checking it belongs to a run with this `fingerprint` and `train_names` training names.
+    /// Errors say what to do.
     pub fn load(
         path: &Path,
         template: &N,
         optimizer: Optimizer,
         fingerprint: &str,
+        train_names: usize,
     ) -> Result<Checkpoint<N>, String> {
-        let shown = path.display();
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read checkpoint {shown}: {e}"))?;
-        let st = SafeTensors::deserialize(&bytes)
+        let shown = path.display().to_string();
+        // The net, the best net and at most two optimiser slots, the order and a header.
+        let params: u64 = template.tensors().iter().map(|(_, t)| t.len() as u64).sum();
+        let max_bytes = params * 4 * 4 + train_names as u64 * 4 + (16 << 20);
+        let bytes = crate::bounded_read::read_regular_file(path, max_bytes, "checkpoint")
+            .map_err(|e| format!("cannot read checkpoint {shown}: {e}"))?;
+        Checkpoint::from_bytes(&bytes, &shown, template, optimizer, fingerprint, train_names)
+    }
+
+    /// `load` on bytes already read; `shown` names them in errors. Every number read from
+    /// the bytes is checked before it is used: this is a fuzzing entry point.
+    pub fn from_bytes(
+        bytes: &[u8],
+        shown: &str,
+        template: &N,
+        optimizer: Optimizer,
+        fingerprint: &str,
+        train_names: usize,
+    ) -> Result<Checkpoint<N>, String> {
+        let st = SafeTensors::deserialize(bytes)
             .map_err(|e| format!("{shown} is not a readable checkpoint: {e}"))?;
-        let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| format!("{shown}: {e}"))?;
+        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| format!("{shown}: {e}"))?;
         let text = meta
             .metadata()
             .as_ref()
@@ -135,6 +153,19 @@ impl<N: Network> Checkpoint<N> {
                 "{shown} belongs to a run with other data or settings; resume with the same inputs, seed, splits, batch size, model and optimiser"
             ));
         }
+        let damaged = |why: &str| format!("{shown} is damaged: {why}; start the run again");
+        if header.history.len() != header.epoch {
+            return Err(damaged(&format!(
+                "{} epochs of history for {} epochs run",
+                header.history.len(),
+                header.epoch
+            )));
+        }
+        if header.best_epoch.is_some_and(|b| b == 0 || b > header.epoch)
+            || header.best_auc.is_some_and(|a| !a.is_finite())
+        {
+            return Err(damaged("its best epoch is not one of the epochs run"));
+        }
         let read_f32 = |name: &str, dest: &mut [f32]| -> Result<(), String> {
             let view = st
                 .tensor(name)
@@ -143,7 +174,7 @@ impl<N: Network> Checkpoint<N> {
                 return Err(format!("{shown}: tensor {name} has the wrong type or size"));
             }
             for (d, chunk) in dest.iter_mut().zip(view.data().chunks_exact(4)) {
-                *d = f32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+                *d = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
             }
             Ok(())
         };
@@ -178,11 +209,25 @@ impl<N: Network> Checkpoint<N> {
         if order_view.dtype() != Dtype::U32 {
             return Err(format!("{shown}: the data order has the wrong type"));
         }
+        if order_view.data().len() != train_names * 4 {
+            return Err(format!(
+                "{shown} was written for {} training names; this run has {train_names}",
+                order_view.data().len() / 4
+            ));
+        }
         let order: Vec<usize> = order_view
             .data()
             .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")) as usize)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
             .collect();
+        // The order must be a permutation of the training names: each once, none past the end.
+        let mut seen = vec![false; train_names];
+        for &i in &order {
+            match seen.get_mut(i) {
+                Some(s) if !*s => *s = true,
+                _ => return Err(damaged("its data order is not a permutation of the training names")),
+            }
+        }
         Ok(Checkpoint {
             net,
             optimizer,

@@ -7,6 +7,7 @@
 pub mod atomic_file;
 pub mod backend;
 pub mod bench;
+pub mod bounded_read;
 pub mod checkpoint;
 pub mod class_metrics;
 pub mod data;

@@ -8,9 +8,72 @@ use dga_lite::predict::{self, PredictOptions, PredictSummary, Query};
 use dga_lite::scope::{AllowList, Scope};
 use dga_lite::train::{self, Architecture, TrainOptions};
 use dga_lite::{bench, evaluate, metrics};
+#[cfg(feature = "server")]
+use dga_lite::serve;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+
+/// Writes one line to standard output. A closed pipe or a full disk ends the command with a
+/// clear error (a closed pipe quietly, as `head` expects), never a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(io::stdout().lock(), $($arg)*).map_err(stdout_error)?
+    };
+}
+
+fn stdout_error(e: io::Error) -> String {
+    format!("cannot write to standard output: {e}")
+}
+
+/// A clap parser for an integer flag in `LO..=HI`; the message names the allowed range.
+fn int_in<const LO: usize, const HI: usize>(text: &str) -> Result<usize, String> {
+    let value: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number from {LO} to {HI}"))?;
+    if (LO..=HI).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is out of range: give {LO} to {HI}"))
+    }
+}
+
+/// A clap parser for a fraction in [0, 1).
+fn fraction(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{text:?} is not a number in [0, 1)")),
+    }
+}
+
+/// A clap parser for a probability in [0, 1].
+fn probability(text: &str) -> Result<f32, String> {
+    match text.trim().parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{text:?} is not a number in [0, 1]")),
+    }
+}
+
+/// A clap parser for a dropout rate in [0, 1).
+fn dropout_rate(text: &str) -> Result<f32, String> {
+    match text.trim().parse::<f32>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{text:?} is not a rate in [0, 1)")),
+    }
+}
+
+/// A clap parser for a false-positive rate in (0, 1).
+fn open_fraction(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        _ => Err(format!("{text:?} is not a number in (0, 1)")),
+    }
+}
+
+/// Most worker threads a flag may ask for.
+const MAX_THREADS: usize = 1024;
 
 #[derive(Parser)]
 #[command(
@@ -69,7 +132,7 @@ enum ModelCommand {
 #[derive(Args)]
 struct Common {
     /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = int_in::<1, MAX_THREADS>)]
     threads: Option<usize>,
     /// Where the model runs: `cpu` (default), or `cuda`: the first NVIDIA GPU, with our own
     /// kernels compiled at start-up (needs the NVIDIA driver and libnvrtc; nothing else).
@@ -177,9 +240,9 @@ struct TrainArgs {
     out: PathBuf,
     #[arg(long, value_enum, default_value = "endgame-lstm")]
     model_type: ModelType,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = int_in::<1, 100_000>)]
     epochs: usize,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = int_in::<1, 65_536>)]
     batch_size: usize,
     /// Seed of every random choice: same seed + same data = the same model, bit for bit.
     #[arg(long, default_value_t = 0)]
@@ -187,7 +250,7 @@ struct TrainArgs {
     /// Keep at most N names per class (a seeded random sample; the classes are very
     /// imbalanced). For a multiclass model every DGA family is a class, so this caps each
     /// family: capped per-class sampling, one way to balance the data.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = int_in::<1, { usize::MAX }>)]
     max_per_class: Option<usize>,
     /// Multiclass: DGA families with fewer than N training names (and names without a
     /// family) merge into one class, other_dga.
@@ -202,19 +265,19 @@ struct TrainArgs {
     #[arg(long, value_enum, default_value = "none")]
     class_weight: ClassWeightArg,
     /// Fraction of each class held out for the final test report.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, value_parser = fraction)]
     test_split: f64,
     /// Fraction of each class used for validation after every epoch.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
     val_split: f64,
     /// Stop after N epochs without a better validation AUC and keep the best epoch.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = int_in::<1, 100_000>)]
     patience: Option<usize>,
     /// Write a training checkpoint here (atomically) every --checkpoint-every epochs, so an
     /// interrupted run can continue with --resume.
     #[arg(long, value_name = "PATH")]
     checkpoint: Option<PathBuf>,
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = int_in::<1, 100_000>)]
     checkpoint_every: usize,
     /// Fine-tune this model on the new inputs: its architecture, vocabulary (characters it
     /// never saw map to "unknown") and weights are the start; the lineage goes in the card.
@@ -230,7 +293,7 @@ struct TrainArgs {
     resume: Option<PathBuf>,
     /// Set the model's threshold for this false-positive rate on the validation split
     /// (for example 0.001); without it the threshold is 0.5.
-    #[arg(long, value_name = "FPR")]
+    #[arg(long, value_name = "FPR", value_parser = open_fraction)]
     target_fpr: Option<f64>,
     /// Input format for every file (default: detect per file).
     #[arg(long, value_enum)]
@@ -244,7 +307,7 @@ struct TrainArgs {
     recurrent_activation: ActivationArg,
     /// Dropout rate before the last layer (default: 0.5 for the LSTM, 0.2 for the CNN, as
     /// the papers' models had).
-    #[arg(long)]
+    #[arg(long, value_parser = dropout_rate)]
     dropout: Option<f32>,
     /// No progress bar.
     #[arg(long)]
@@ -268,7 +331,7 @@ struct EvalArgs {
     #[arg(long, num_args = 1.., value_name = "PATH")]
     dga: Vec<String>,
     /// Call DGA at or above this score (default: the model's threshold).
-    #[arg(long)]
+    #[arg(long, value_parser = probability)]
     threshold: Option<f32>,
     /// Print the metrics as one JSON object (a stable interface).
     #[arg(long)]
@@ -298,17 +361,29 @@ struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
     /// Most names in one /v1/score request.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = int_in::<1, { serve::MAX_NAMES }>)]
     max_names: usize,
     /// Largest request body, in bytes.
-    #[arg(long, default_value_t = 1 << 20)]
+    #[arg(long, default_value_t = 1 << 20, value_parser = int_in::<1, { serve::MAX_BODY_BYTES }>)]
     max_body: usize,
     /// Most simultaneous connections; more get 503 at once.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = int_in::<1, { serve::MAX_CONNECTIONS }>)]
     max_connections: usize,
+    /// Most simultaneous connections from one client address, so a few slow or hostile
+    /// clients cannot take every connection; more get 503 at once.
+    #[arg(long, default_value_t = 64, value_parser = int_in::<1, { serve::MAX_CONNECTIONS }>)]
+    max_connections_per_client: usize,
     /// Seconds a client has to send its request headers, and again its body.
-    #[arg(long, default_value_t = 5)]
-    client_timeout: u64,
+    #[arg(long, default_value_t = 5, value_parser = int_in::<1, { serve::MAX_TIMEOUT_S }>)]
+    client_timeout: usize,
+    /// Seconds a connection may sit with no byte moving either way (an idle keep-alive
+    /// connection, or a client that stopped reading its answers) before it is closed.
+    #[arg(long, default_value_t = 30, value_parser = int_in::<1, { serve::MAX_TIMEOUT_S }>)]
+    idle_timeout: usize,
+    /// Milliseconds a request may wait for the scorer before it is answered 503 with
+    /// Retry-After (so a burst cannot queue work without limit).
+    #[arg(long, default_value_t = 2000, value_parser = int_in::<1, { serve::MAX_TIMEOUT_S * 1000 }>)]
+    queue_timeout_ms: usize,
     #[command(flatten)]
     common: Common,
 }
@@ -316,21 +391,21 @@ struct ServeArgs {
 #[derive(Args)]
 struct BenchArgs {
     /// Thread counts to measure, comma separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    #[arg(long, value_delimiter = ',', default_value = "1,2", value_parser = int_in::<1, MAX_THREADS>)]
     threads: Vec<usize>,
     /// Folder with benign.csv and dga.csv to sample real names from (5,000 of each);
     /// generated names of realistic length are used when it is absent.
     #[arg(long, default_value = "../shared/data")]
     data: PathBuf,
     /// Training names to time per measurement (batch 128).
-    #[arg(long, default_value_t = 6400)]
+    #[arg(long, default_value_t = 6400, value_parser = int_in::<1, 10_000_000>)]
     train_names: usize,
     /// Names to score per measurement (batch 1024).
-    #[arg(long, default_value_t = 20480)]
+    #[arg(long, default_value_t = 20480, value_parser = int_in::<1, 100_000_000>)]
     score_names: usize,
     /// Times to repeat each measurement, on both sides, keeping the best: a shared or virtual
     /// machine's neighbours slow some runs down, and best-of-N filters that out.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = int_in::<1, 1000>)]
     repeat: usize,
     /// Python with torch installed, for the peer.
     #[arg(long, default_value = "python3")]
@@ -380,7 +455,7 @@ struct PredictArgs {
     #[arg(long)]
     json: bool,
     /// Call DGA at or above this score (default: the model's threshold).
-    #[arg(long)]
+    #[arg(long, value_parser = probability)]
     threshold: Option<f32>,
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
@@ -390,9 +465,6 @@ struct PredictArgs {
 
 fn set_threads(common: &Common) -> Result<(), String> {
     if let Some(n) = common.threads {
-        if n == 0 {
-            return Err("--threads must be at least 1".into());
-        }
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
@@ -512,8 +584,8 @@ fn run_train(args: TrainArgs) -> Result<(), String> {
         args.out.display()
     );
     match &outcome.test_report {
-        Some(report) => println!("held-out test split:\n{report}"),
-        None => println!("no test split (--test-split 0): no held-out report"),
+        Some(report) => out!("held-out test split:\n{report}"),
+        None => out!("no test split (--test-split 0): no held-out report"),
     }
     Ok(())
 }
@@ -530,48 +602,48 @@ fn load_model(path: Option<&std::path::Path>) -> Result<ModelFile, String> {
 fn run_model_info(model: Option<PathBuf>, json: bool) -> Result<(), String> {
     let loaded = load_model(model.as_deref())?;
     if json {
-        println!("{}", loaded.header_json());
+        out!("{}", loaded.header_json());
         return Ok(());
     }
     let t = &loaded.training;
     let source = model
         .as_ref()
         .map_or(embedded::NAME.to_string(), |p| p.display().to_string());
-    println!("model         {source}");
-    println!("architecture  {}", loaded.net().architecture());
-    println!(
+    out!("model         {source}");
+    out!("architecture  {}", loaded.net().architecture());
+    out!(
         "vocabulary    {} characters: {}",
         loaded.vocab.chars().len(),
         loaded.vocab.chars()
     );
-    println!("threshold     {}", loaded.threshold);
+    out!("threshold     {}", loaded.threshold);
     if loaded.is_multiclass() {
-        println!(
+        out!(
             "classes       {} ({})",
             loaded.classes().len(),
             loaded.classes().join(", ")
         );
     }
-    println!("trained with  {}", t.command.join(" "));
-    println!(
+    out!("trained with  {}", t.command.join(" "));
+    out!(
         "seed          {}; {} epochs run, best epoch {}",
         t.seed, t.epochs_run, t.best_epoch
     );
     for input in &t.inputs {
-        println!(
+        out!(
             "input         {} ({:?}, {} names, sha256 {})",
             input.path, input.class, input.names, input.sha256
         );
     }
-    println!("split sizes   {}", t.split_sizes);
+    out!("split sizes   {}", t.split_sizes);
     if let Some(auc) = t.test_metrics.get("auc").and_then(|v| v.as_f64()) {
-        println!("test AUC      {auc:.5}");
+        out!("test AUC      {auc:.5}");
     }
     if let Some(tpr) = t.test_metrics.get("tpr_at_fpr") {
-        println!("test TPR@FPR  {tpr}");
+        out!("test TPR@FPR  {tpr}");
     }
     if model.is_none() {
-        println!("\n{}", embedded::CARD);
+        out!("\n{}", embedded::CARD);
     }
     Ok(())
 }
@@ -650,15 +722,15 @@ fn run_eval(args: EvalArgs) -> Result<(), String> {
                 .collect();
             serde_json::to_string_pretty(&all)
         };
-        println!("{}", text.map_err(|e| e.to_string())?);
+        out!("{}", text.map_err(|e| e.to_string())?);
     } else if reports.len() == 1 {
         print!("{}", reports[0].1);
     } else {
         for (label, report) in &reports {
-            println!("== {label}\n{report}");
+            out!("== {label}\n{report}");
         }
-        println!("side by side:");
-        println!(
+        out!("side by side:");
+        out!(
             "{:<40} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}",
             "model",
             "AUC",
@@ -690,7 +762,7 @@ fn run_eval(args: EvalArgs) -> Result<(), String> {
             let (micro, macro_) = r.multiclass.as_ref().map_or(("-".into(), "-".into()), |m| {
                 (format!("{:.4}", m.micro_f1), format!("{:.4}", m.macro_f1))
             });
-            println!(
+            out!(
                 "{shown:<40} {auc:>8} {:>10} {:>10} {:>10} {:>9.4} {:>9.4} {micro:>9} {macro_:>9}",
                 tpr("0.01"),
                 tpr("0.001"),
@@ -715,9 +787,14 @@ fn run_predict(args: PredictArgs) -> Result<(), String> {
     model.use_device(args.common.device())?;
     let mut allow_text = String::new();
     for path in &args.allow {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read allow list {}: {e}", path.display()))?;
-        allow_text.push_str(&text);
+        let cannot = |e: &dyn std::fmt::Display| {
+            format!("cannot read allow list {}: {e}", path.display())
+        };
+        let bytes = dga_lite::bounded_read::read_regular_file(path, 64 << 20, "allow list")
+            .map_err(|e| cannot(&e))?;
+        let text = String::from_utf8(bytes).map_err(|e| cannot(&e))?;
+        // A byte-order mark is not part of the first entry.
+        allow_text.push_str(text.strip_prefix('\u{feff}').unwrap_or(&text));
         allow_text.push('\n');
     }
     let (allow, bad) = AllowList::parse(&allow_text);
@@ -798,27 +875,28 @@ fn bench_names(data: &std::path::Path) -> (Vec<String>, String) {
 #[cfg(feature = "server")]
 fn run_serve(args: ServeArgs) -> Result<(), String> {
     set_threads(&args.common)?;
-    if args.max_names == 0
-        || args.max_body == 0
-        || args.max_connections == 0
-        || args.client_timeout == 0
-    {
-        return Err(
-            "--max-names, --max-body, --max-connections and --client-timeout must be at least 1"
-                .into(),
-        );
+    if args.max_connections_per_client > args.max_connections {
+        return Err(format!(
+            "--max-connections-per-client {} is above --max-connections {}",
+            args.max_connections_per_client, args.max_connections
+        ));
     }
     let mut model = load_model(args.model.as_deref())?;
     model.use_device(args.common.device())?;
     let model = std::sync::Arc::new(model);
+    let seconds = |s: usize| std::time::Duration::from_secs(s as u64);
     let config = dga_lite::serve::ServeConfig {
         max_names: args.max_names,
         max_body_bytes: args.max_body,
         max_connections: args.max_connections,
-        header_timeout: std::time::Duration::from_secs(args.client_timeout),
-        body_timeout: std::time::Duration::from_secs(args.client_timeout),
+        max_connections_per_client: args.max_connections_per_client,
+        header_timeout: seconds(args.client_timeout),
+        body_timeout: seconds(args.client_timeout),
+        idle_timeout: seconds(args.idle_timeout),
+        queue_timeout: std::time::Duration::from_millis(args.queue_timeout_ms as u64),
         ..Default::default()
     };
+    config.check()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -887,8 +965,8 @@ fn run_bench(args: BenchArgs) -> Result<(), String> {
     }
     let (names, from) = bench_names(&args.data);
     let mean = names.iter().map(|n| n.len()).sum::<usize>() as f64 / names.len() as f64;
-    println!("{from}, mean length {mean:.1}");
-    println!(
+    out!("{from}, mean length {mean:.1}");
+    out!(
         "LSTM lanes: {} (DGA_LITE_LANES=avx2 or =portable runs lower ones)",
         dga_lite::backend::cpu::packed_lstm::Simd::detect().name()
     );
@@ -909,7 +987,7 @@ fn run_bench(args: BenchArgs) -> Result<(), String> {
     // CPU training and scoring rates at the largest thread count, per model, for the GPU table.
     let mut cpu_rates: Vec<(bench::BenchModel, f64, f64)> = Vec::new();
     if on(DeviceArg::Cpu) {
-        println!(
+        out!(
             "{:<14} {:<8} {:<32} {:>12} {:>12} {:>8}",
             "model", "threads", "metric", "dga-lite", "PyTorch", "ratio"
         );
@@ -970,16 +1048,16 @@ fn run_bench(args: BenchArgs) -> Result<(), String> {
                 _ => ("-".to_string(), "-".to_string()),
             };
             let name = model.name();
-            println!(
+            out!(
                 "{name:<14} {threads:<8} {metric:<32} {mine:>12.1} {theirs_text:>12} {ratio:>8}"
             );
         }
         if let Err(why) = &peer {
-            println!("{:<14} {threads:<8} (PyTorch peer: {why})", model.name());
+            out!("{:<14} {threads:<8} (PyTorch peer: {why})", model.name());
         }
     }
     if on(DeviceArg::Cpu) {
-        println!("ratio: how many times better dga-lite is (speed, or lower latency and memory).");
+        out!("ratio: how many times better dga-lite is (speed, or lower latency and memory).");
     }
     let outcome = if on(DeviceArg::Cuda) {
         gpu_bench(&args, &names, &names_file, &options, &cpu_rates)
@@ -1001,7 +1079,7 @@ fn gpu_bench(
     cpu_rates: &[(bench::BenchModel, f64, f64)],
 ) -> Result<(), String> {
     const EPOCH_NAMES: f64 = 1.1e6;
-    println!(
+    out!(
         "\n{:<14} {:<6} {:<30} {:>12} {:>12} {:>8} {:>12} {:>8}",
         "model",
         "batch",
@@ -1055,7 +1133,7 @@ fn gpu_bench(
                     v.filter(|v| *v > 0.0)
                         .map_or("-".into(), |v| format!("{:.2}x", better(gpu, v)))
                 };
-                println!(
+                out!(
                     "{:<14} {batch:<6} {metric:<30} {gpu:>12.1} {:>12} {:>8} {:>12} {:>8}",
                     model.name(),
                     text(cpu),
@@ -1065,12 +1143,12 @@ fn gpu_bench(
                 );
             }
             if let Err(why) = &peer {
-                println!("{:<14} {batch:<6} (PyTorch GPU peer: {why})", model.name());
+                out!("{:<14} {batch:<6} (PyTorch GPU peer: {why})", model.name());
             }
-            println!("{:<14} {batch:<6} on {}", model.name(), ours.device);
+            out!("{:<14} {batch:<6} on {}", model.name(), ours.device);
         }
     }
-    println!(
+    out!(
         "CPU column: the CPU run above at {threads} threads, batch 128 (training) and 1024 (scoring)."
     );
     Ok(())

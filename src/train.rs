@@ -482,6 +482,9 @@ fn check(options: &TrainOptions) -> Result<(), TrainError> {
     if options.batch_size == 0 {
         return bad("--batch-size must be at least 1");
     }
+    if options.max_per_class == Some(0) {
+        return bad("--max-per-class 0 leaves nothing to train on; give at least 1 (or leave it out)");
+    }
     if options.epochs == 0 {
         return bad("--epochs must be at least 1");
     }
@@ -627,6 +630,14 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         }
     }
     let [train_n, val_n, test_n] = sizes;
+    // An untrained model written with exit 0 would look like a trained one: refuse instead.
+    for (class, &n) in ["benign", "DGA"].iter().zip(&train_n) {
+        if n == 0 {
+            return Err(TrainError::Invalid(format!(
+                "the training split holds no {class} names (after --max-per-class and the test and validation splits); give more {class} names or smaller --test-split/--val-split"
+            )));
+        }
+    }
     let split_sizes = serde_json::json!({
         "train": {"benign": train_n[0], "dga": train_n[1]},
         "val": {"benign": val_n[0], "dga": val_n[1]},
@@ -922,17 +933,14 @@ fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
     let dropout_root = root.fork(STREAM_DROPOUT);
     let mut state = match &options.resume {
         Some(path) => {
-            let state =
-                Checkpoint::load(path, &net, Optimizer::new(options.optimizer), fingerprint)
-                    .map_err(TrainError::Invalid)?;
-            if state.order.len() != train_split.len() {
-                return Err(TrainError::Invalid(format!(
-                    "{} was written for {} training names; this run has {}",
-                    path.display(),
-                    state.order.len(),
-                    train_split.len()
-                )));
-            }
+            let state = Checkpoint::load(
+                path,
+                &net,
+                Optimizer::new(options.optimizer),
+                fingerprint,
+                train_split.len(),
+            )
+            .map_err(TrainError::Invalid)?;
             eprintln!(
                 "resuming after epoch {} from {}",
                 state.epoch,

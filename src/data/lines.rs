@@ -9,6 +9,8 @@ use std::io::{self, BufRead};
 /// Lines longer than this are reported, not read: no valid record in any format comes close.
 pub const MAX_LINE_BYTES: usize = 4096;
 
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 pub struct BoundedLines<R> {
     reader: R,
     max_len: usize,
@@ -90,6 +92,11 @@ impl<R: BufRead> BoundedLines<R> {
             }
         }
         self.line_no += 1;
+        // A UTF-8 byte-order mark (Windows editors write one) is not part of the first line.
+        if self.line_no == 1 && self.buf.starts_with(UTF8_BOM) {
+            self.buf.drain(..UTF8_BOM.len());
+            total -= UTF8_BOM.len() as u64;
+        }
         if self.buf.last() == Some(&b'\r') {
             self.buf.pop();
             total -= 1;
@@ -134,6 +141,15 @@ mod tests {
                 (3, "c.com".into())
             ]
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_stripped_from_the_first_line_only() {
+        let got = collect(b"\xEF\xBB\xBFa.com\n\xEF\xBB\xBFb.com\n", 100);
+        assert_eq!(got[0], (1, Ok("a.com".into())));
+        assert!(matches!(got[1], (2, Ok(ref t)) if t.starts_with('\u{feff}')));
+        // A BOM alone is an empty first line.
+        assert_eq!(collect(b"\xEF\xBB\xBF", 100), vec![(1, Ok(String::new()))]);
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub enum DataError {
     #[error("cannot read {path}: {source}")]
     Io { path: String, source: io::Error },
     #[error(
-        "cannot tell the format of {path} from its first lines (first: {first:?}); pass --format with one of: plain, toplist, bambenek, netlab360, csv"
+        "cannot tell the format of {path} from its first lines (first: {first:?}); pass --format with one of: plain, toplist, bambenek, netlab360, csv, jsonl, zeek"
     )]
     UnknownFormat { path: String, first: String },
     #[error("{path} is empty: no names to read")]
@@ -233,9 +233,16 @@ impl<R: BufRead> FeedReader<R> {
                 match zeek_column(&text, self.column.as_ref()) {
                     Some(column) => self.context.zeek_column = Some(column),
                     None => {
-                        let reason =
-                            "the #fields header has no `query` column (pass --column)".into();
-                        return Some(Ok(FeedItem::Bad { line, reason, text }));
+                        // Every line after it would be unreadable: stop rather than skip them all.
+                        let wanted = match &self.column {
+                            Some(ColumnSpec::Name(name)) => format!("column {name:?}"),
+                            Some(ColumnSpec::Number(n)) => format!("column {n}"),
+                            None => "`query` column (pass --column to name another)".into(),
+                        };
+                        return Some(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("the Zeek #fields header on line {line} has no {wanted}"),
+                        )));
                     }
                 }
                 continue;

@@ -63,6 +63,29 @@ impl EndgameLstm {
         }
     }
 
+    /// A model of this shape with every weight zero: the target a model file is read into
+    /// (no initialiser runs, so reading costs time in proportion to the file).
+    pub fn zeros(config: EndgameConfig, vocab_size: usize) -> Self {
+        use ndarray::{Array1, Array2};
+        let (e, h) = (config.embedding_dim, config.units);
+        EndgameLstm {
+            config,
+            embedding: Embedding {
+                weight: Array2::zeros((vocab_size, e)),
+            },
+            lstm: Lstm {
+                kernel: Array2::zeros((e, 4 * h)),
+                recurrent: Array2::zeros((h, 4 * h)),
+                bias: Array1::zeros(4 * h),
+                activation: config.recurrent_activation,
+            },
+            dense: Dense {
+                kernel: Array2::zeros((h, config.outputs)),
+                bias: Array1::zeros(config.outputs),
+            },
+        }
+    }
+
     /// Tensor names and shapes in file order, for a vocabulary of `vocab_size`.
     pub fn tensor_shapes(
         config: &EndgameConfig,

@@ -19,8 +19,12 @@ pub const FORMAT: &str = "dga-lite-model";
 /// Bump when a reader of the old version would misread the new one.
 pub const FORMAT_VERSION: u32 = 1;
 const METADATA_KEY: &str = "dga_lite";
-/// No model of ours comes near this; a larger file is refused before it is read.
-const MAX_FILE_BYTES: u64 = 1 << 30;
+/// No model of ours comes near this (the shipped ones are under 1 MiB); a larger file is
+/// refused before it is read, so every tensor a legal file can hold fits in memory.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+/// Largest layer width a model file may declare: with the file cap above, no legal header can
+/// ask for a network larger than the tensors the file really holds.
+const MAX_WIDTH: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -38,20 +42,30 @@ pub enum ModelError {
     Foreign { path: String, why: String },
     #[error("{path} is damaged (truncated or corrupt): {why}")]
     Corrupt { path: String, why: String },
+    #[error("{path} is truncated: {why} (copy the model again)")]
+    Truncated { path: String, why: String },
     #[error(
         "{path} was written by a newer dga-lite (model format version {found}); this build reads up to version {FORMAT_VERSION}: upgrade dga-lite"
     )]
     FutureVersion { path: String, found: u32 },
 }
 
-/// Copies the file's tensors into `net`, checking names, dtypes, shapes and finiteness.
-fn fill_tensors<N: Network>(
-    net: &mut N,
-    shapes: Vec<(&'static str, Vec<usize>)>,
+/// Checks that the file holds exactly the tensors `shapes` names, as F32 of those shapes,
+/// before anything is allocated from the header's numbers: a header that asks for a huge
+/// network without the bytes to back it is refused here, in time proportional to the file.
+fn check_tensors(
+    shapes: &[(&'static str, Vec<usize>)],
     tensors: &SafeTensors,
     corrupt: &dyn Fn(String) -> ModelError,
 ) -> Result<(), ModelError> {
-    for ((name, shape), dest) in shapes.into_iter().zip(net.tensors_mut()) {
+    if tensors.len() != shapes.len() {
+        return Err(corrupt(format!(
+            "{} tensors, expected {} for this architecture",
+            tensors.len(),
+            shapes.len()
+        )));
+    }
+    for (name, shape) in shapes {
         let view = tensors
             .tensor(name)
             .map_err(|_| corrupt(format!("tensor {name} is missing")))?;
@@ -62,14 +76,54 @@ fn fill_tensors<N: Network>(
                 view.shape()
             )));
         }
+    }
+    Ok(())
+}
+
+/// Copies the file's tensors (already checked by `check_tensors`) into `net`, refusing NaN
+/// and infinity.
+fn fill_tensors<N: Network>(
+    net: &mut N,
+    shapes: Vec<(&'static str, Vec<usize>)>,
+    tensors: &SafeTensors,
+    corrupt: &dyn Fn(String) -> ModelError,
+) -> Result<(), ModelError> {
+    for ((name, _), dest) in shapes.into_iter().zip(net.tensors_mut()) {
+        let view = tensors
+            .tensor(name)
+            .map_err(|_| corrupt(format!("tensor {name} is missing")))?;
+        if view.data().len() != dest.len() * 4 {
+            return Err(corrupt(format!("tensor {name} has the wrong size")));
+        }
         for (d, chunk) in dest.iter_mut().zip(view.data().chunks_exact(4)) {
-            *d = f32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+            *d = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
         }
         if dest.iter().any(|v| !v.is_finite()) {
             return Err(corrupt(format!("tensor {name} holds NaN or infinity")));
         }
     }
     Ok(())
+}
+
+/// Whether bytes that safetensors could not read are a safetensors file cut short: the
+/// 8-byte header length is plausible and the JSON header starts where it should.
+fn looks_truncated(bytes: &[u8], error: &safetensors::SafeTensorError) -> Option<String> {
+    use safetensors::SafeTensorError as E;
+    if bytes.len() < 8 {
+        return (!bytes.is_empty()).then(|| format!("only {} bytes", bytes.len()));
+    }
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().ok()?);
+    let starts_like_header = bytes.get(8) == Some(&b'{') && header_len < 100 << 20;
+    match error {
+        E::InvalidHeaderLength if starts_like_header => Some(format!(
+            "its header says {header_len} bytes but the file ends {} bytes in",
+            bytes.len() - 8
+        )),
+        E::MetadataIncompleteBuffer if starts_like_header => {
+            Some("the tensor data ends before the header says it should".into())
+        }
+        _ => None,
+    }
 }
 
 /// One input file of a training run.
@@ -431,18 +485,11 @@ impl ModelFile {
 
     pub fn load(path: &Path) -> Result<ModelFile, ModelError> {
         let shown = path.display().to_string();
-        let read_err = |e| ModelError::Read {
-            path: shown.clone(),
-            source: e,
-        };
-        let size = std::fs::metadata(path).map_err(read_err)?.len();
-        if size > MAX_FILE_BYTES {
-            return Err(ModelError::Foreign {
-                path: shown,
-                why: format!("{size} bytes is far larger than any dga-lite model"),
-            });
-        }
-        let bytes = std::fs::read(path).map_err(read_err)?;
+        let bytes = crate::bounded_read::read_regular_file(path, MAX_FILE_BYTES, "model")
+            .map_err(|e| ModelError::Read {
+                path: shown.clone(),
+                source: e,
+            })?;
         ModelFile::from_bytes(&bytes, &shown)
     }
 
@@ -456,13 +503,23 @@ impl ModelFile {
             path: source.to_string(),
             why,
         };
-        let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| {
-            if bytes.len() < 8 {
-                corrupt(format!("only {} bytes", bytes.len()))
-            } else {
-                foreign(format!("not a readable safetensors file ({e})"))
-            }
-        })?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(foreign(format!(
+                "{} bytes is far larger than any dga-lite model",
+                bytes.len()
+            )));
+        }
+        if bytes.is_empty() {
+            return Err(foreign("the file is empty".into()));
+        }
+        let (_, metadata) =
+            SafeTensors::read_metadata(bytes).map_err(|e| match looks_truncated(bytes, &e) {
+                Some(why) => ModelError::Truncated {
+                    path: source.to_string(),
+                    why,
+                },
+                None => foreign(format!("not a readable safetensors file ({e})")),
+            })?;
         let text = metadata
             .metadata()
             .as_ref()
@@ -506,20 +563,24 @@ impl ModelFile {
             arch @ ("endgame-lstm" | "endgame-lstm-multiclass") => {
                 let config: EndgameConfig = serde_json::from_value(header.config)
                     .map_err(|e| corrupt(format!("config: {e}")))?;
-                if config.embedding_dim == 0
-                    || config.units == 0
-                    || config.embedding_dim > 4096
-                    || config.units > 4096
-                    || !(1..=4096).contains(&config.outputs)
+                if !(1..=MAX_WIDTH).contains(&config.embedding_dim)
+                    || !(1..=MAX_WIDTH).contains(&config.units)
+                    || !(1..=MAX_WIDTH).contains(&config.outputs)
                 {
-                    return Err(corrupt("implausible layer sizes".into()));
+                    return Err(corrupt(format!(
+                        "implausible layer sizes (each must be 1 to {MAX_WIDTH})"
+                    )));
+                }
+                if !(0.0..1.0).contains(&config.dropout) {
+                    return Err(corrupt(format!("dropout {} is not in [0, 1)", config.dropout)));
                 }
                 let multiclass = arch == "endgame-lstm-multiclass";
                 if multiclass != (config.outputs > 1) {
                     return Err(corrupt(format!("{arch} with {} outputs", config.outputs)));
                 }
-                let mut net = EndgameLstm::new(config, vocab.size(), &mut crate::rng::Rng::new(0));
                 let shapes = EndgameLstm::tensor_shapes(&config, vocab.size());
+                check_tensors(&shapes, &tensors, &corrupt)?;
+                let mut net = EndgameLstm::zeros(config, vocab.size());
                 fill_tensors(&mut net, shapes, &tensors, &corrupt)?;
                 Net::EndgameLstm(net)
             }
@@ -530,14 +591,17 @@ impl ModelFile {
                     && config.widths.len() <= MAX_BRANCHES
                     && config.widths.iter().all(|&w| (1..=MAXLEN).contains(&w));
                 if !widths_ok
-                    || !(1..=4096).contains(&config.embedding_dim)
-                    || !(1..=4096).contains(&config.filters)
+                    || !(1..=MAX_WIDTH).contains(&config.embedding_dim)
+                    || !(1..=MAX_WIDTH).contains(&config.filters)
                 {
                     return Err(corrupt("implausible layer sizes".into()));
                 }
-                let mut net =
-                    SnowmanCnn::new(config.clone(), vocab.size(), &mut crate::rng::Rng::new(0));
+                if !(0.0..1.0).contains(&config.dropout) {
+                    return Err(corrupt(format!("dropout {} is not in [0, 1)", config.dropout)));
+                }
                 let shapes = SnowmanCnn::tensor_shapes(&config, vocab.size());
+                check_tensors(&shapes, &tensors, &corrupt)?;
+                let mut net = SnowmanCnn::zeros(config.clone(), vocab.size());
                 fill_tensors(&mut net, shapes, &tensors, &corrupt)?;
                 Net::SnowmanCnn(net)
             }

@@ -78,6 +78,32 @@ impl SnowmanCnn {
         }
     }
 
+    /// A model of this shape with every weight zero: the target a model file is read into.
+    pub fn zeros(config: SnowmanConfig, vocab_size: usize) -> Self {
+        let (e, f) = (config.embedding_dim, config.filters);
+        let convs = config
+            .widths
+            .iter()
+            .map(|&w| Conv1d {
+                width: w,
+                kernel: Array2::zeros((w * e, f)),
+                bias: Array1::zeros(f),
+            })
+            .collect();
+        let dense = Dense {
+            kernel: Array2::zeros((f * config.widths.len(), 1)),
+            bias: Array1::zeros(1),
+        };
+        SnowmanCnn {
+            config,
+            embedding: Embedding {
+                weight: Array2::zeros((vocab_size, e)),
+            },
+            convs,
+            dense,
+        }
+    }
+
     /// Tensor names and shapes in file order (kernels in Keras layout `[width, in, filters]`).
     pub fn tensor_shapes(
         config: &SnowmanConfig,

@@ -21,6 +21,8 @@ use std::time::Instant;
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    /// Seconds to send as Retry-After (overload answers).
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -28,19 +30,31 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    fn retry_after(mut self, seconds: u32) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": self.message, "status": self.status.as_u16()});
-        (
+        let mut response = (
             self.status,
             [(header::CONTENT_TYPE, "application/json")],
             body.to_string(),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -50,7 +64,13 @@ impl From<BatchError> for ApiError {
             BatchError::Busy => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many requests are waiting; retry shortly",
-            ),
+            )
+            .retry_after(1),
+            BatchError::Expired => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the scorer is overloaded: the request waited past the queue timeout; retry shortly",
+            )
+            .retry_after(1),
             BatchError::Closed => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the server is shutting down",

@@ -1,4 +1,7 @@
-//! Prometheus metrics: requests by route and status, a latency histogram, names scored.
+//! Prometheus metrics: requests by route and status, a latency histogram, names scored, and
+//! what happens below the router: connections open and refused, connections cut by timeouts
+//! or closed for malformed requests (hyper answers those itself), and work dropped from the
+//! scoring queue.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -18,6 +21,19 @@ pub struct Metrics {
     /// Sum of latencies in microseconds.
     latency_sum_us: AtomicU64,
     pub names_scored: AtomicU64,
+    pub connections_open: AtomicU64,
+    /// Refused at once with 503: the global cap, or the client address's own cap.
+    pub refused_capacity: AtomicU64,
+    pub refused_per_client: AtomicU64,
+    /// Connections that ended in an error, by kind (idle_timeout, header_timeout, ...).
+    connection_errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Requests answered 503 because they waited in the queue past the queue timeout.
+    pub queue_expired: AtomicU64,
+    /// Requests (and their names) dropped from the queue because the client had gone.
+    pub abandoned_requests: AtomicU64,
+    pub abandoned_names: AtomicU64,
+    /// The limits in force, shown so operators can see them beside the counters.
+    pub limits: Vec<(&'static str, f64)>,
 }
 
 impl Metrics {
@@ -33,6 +49,20 @@ impl Metrics {
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         self.latency_sum_us
             .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// Empty counters, with the limits in force to show beside them.
+    pub fn with_limits(limits: Vec<(&'static str, f64)>) -> Metrics {
+        Metrics {
+            limits,
+            ..Metrics::default()
+        }
+    }
+
+    pub fn connection_error(&self, kind: &'static str) {
+        if let Ok(mut errors) = self.connection_errors.lock() {
+            *errors.entry(kind).or_insert(0) += 1;
+        }
     }
 
     /// The Prometheus text exposition format.
@@ -72,6 +102,52 @@ impl Metrics {
             "dga_lite_names_scored_total {}",
             self.names_scored.load(Ordering::Relaxed)
         );
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        out.push_str("# HELP dga_lite_connections_open Connections open now.\n");
+        out.push_str("# TYPE dga_lite_connections_open gauge\n");
+        let _ = writeln!(out, "dga_lite_connections_open {}", load(&self.connections_open));
+        out.push_str(
+            "# HELP dga_lite_connections_refused_total Connections answered 503 at once, by limit.\n",
+        );
+        out.push_str("# TYPE dga_lite_connections_refused_total counter\n");
+        for (reason, count) in [
+            ("max_connections", &self.refused_capacity),
+            ("max_connections_per_client", &self.refused_per_client),
+        ] {
+            let _ = writeln!(
+                out,
+                "dga_lite_connections_refused_total{{reason=\"{reason}\"}} {}",
+                load(count)
+            );
+        }
+        out.push_str("# HELP dga_lite_connection_errors_total Connections ended by a timeout or a malformed request (hyper answers malformed requests 400, 414 or 431 with an empty body).\n");
+        out.push_str("# TYPE dga_lite_connection_errors_total counter\n");
+        if let Ok(errors) = self.connection_errors.lock() {
+            for (kind, count) in errors.iter() {
+                let _ = writeln!(
+                    out,
+                    "dga_lite_connection_errors_total{{kind=\"{kind}\"}} {count}"
+                );
+            }
+        }
+        out.push_str("# HELP dga_lite_queue_expired_total Requests answered 503 after waiting past the queue timeout.\n");
+        out.push_str("# TYPE dga_lite_queue_expired_total counter\n");
+        let _ = writeln!(out, "dga_lite_queue_expired_total {}", load(&self.queue_expired));
+        out.push_str("# HELP dga_lite_abandoned_requests_total Queued requests dropped because their client had gone.\n");
+        out.push_str("# TYPE dga_lite_abandoned_requests_total counter\n");
+        let _ = writeln!(
+            out,
+            "dga_lite_abandoned_requests_total {}",
+            load(&self.abandoned_requests)
+        );
+        out.push_str("# HELP dga_lite_abandoned_names_total Names in those requests, not scored.\n");
+        out.push_str("# TYPE dga_lite_abandoned_names_total counter\n");
+        let _ = writeln!(out, "dga_lite_abandoned_names_total {}", load(&self.abandoned_names));
+        out.push_str("# HELP dga_lite_limit The service's limits and timeouts (seconds, bytes, counts).\n");
+        out.push_str("# TYPE dga_lite_limit gauge\n");
+        for (name, value) in &self.limits {
+            let _ = writeln!(out, "dga_lite_limit{{name=\"{name}\"}} {value}");
+        }
         out
     }
 }

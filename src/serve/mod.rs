@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod batcher;
+pub mod client_limit;
+pub mod idle_io;
 pub mod metrics;
 
 use crate::model::ModelFile;
@@ -15,10 +17,19 @@ use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+
+/// Largest values the limits may take (checked by `ServeConfig::check`, and by the CLI's flags):
+/// past them hyper's and tokio's timers and semaphores overflow, or one request could hold
+/// more memory than a sensor has.
+pub const MAX_NAMES: usize = 1_000_000;
+pub const MAX_BODY_BYTES: usize = 256 << 20;
+pub const MAX_CONNECTIONS: usize = 65_536;
+pub const MAX_TIMEOUT_S: usize = 3600;
 
 /// Limits and timings of the service.
 #[derive(Clone, Debug)]
@@ -30,7 +41,14 @@ pub struct ServeConfig {
     pub header_timeout: Duration,
     /// ... and its body within this.
     pub body_timeout: Duration,
+    /// A connection with no byte moving either way for this long is closed (idle keep-alive
+    /// connections, clients that stopped reading their answers).
+    pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// Most connections from one client address.
+    pub max_connections_per_client: usize,
+    /// How long a request may wait for the scorer before it is answered 503.
+    pub queue_timeout: Duration,
     /// How long a batch stays open for more requests.
     pub batch_wait: Duration,
     pub max_batch: usize,
@@ -47,7 +65,10 @@ impl Default for ServeConfig {
             max_body_bytes: 1 << 20,
             header_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
             max_connections: 512,
+            max_connections_per_client: 64,
+            queue_timeout: Duration::from_secs(2),
             batch_wait: Duration::from_millis(1),
             max_batch: 4096,
             queue: 1024,
@@ -56,12 +77,76 @@ impl Default for ServeConfig {
     }
 }
 
+impl ServeConfig {
+    /// Refuses limits that are zero or past what the service can honour, naming the field.
+    pub fn check(&self) -> Result<(), String> {
+        let counts = [
+            ("max_names", self.max_names, MAX_NAMES),
+            ("max_body_bytes", self.max_body_bytes, MAX_BODY_BYTES),
+            ("max_connections", self.max_connections, MAX_CONNECTIONS),
+            (
+                "max_connections_per_client",
+                self.max_connections_per_client,
+                MAX_CONNECTIONS,
+            ),
+            ("max_batch", self.max_batch, MAX_NAMES),
+            ("queue", self.queue, MAX_CONNECTIONS),
+        ];
+        for (name, value, max) in counts {
+            if !(1..=max).contains(&value) {
+                return Err(format!("{name} is {value}; it must be 1 to {max}"));
+            }
+        }
+        let longest = Duration::from_secs(MAX_TIMEOUT_S as u64);
+        let times = [
+            ("header_timeout", self.header_timeout),
+            ("body_timeout", self.body_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("queue_timeout", self.queue_timeout),
+            ("batch_wait", self.batch_wait),
+            ("drain_timeout", self.drain_timeout),
+        ];
+        for (name, value) in times {
+            if value > longest || (value.is_zero() && name != "batch_wait") {
+                return Err(format!(
+                    "{name} is {value:?}; it must be above zero and at most {MAX_TIMEOUT_S} s"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The limits as (name, value) pairs for `/metrics`.
+    fn as_gauges(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("max_names", self.max_names as f64),
+            ("max_body_bytes", self.max_body_bytes as f64),
+            ("max_connections", self.max_connections as f64),
+            (
+                "max_connections_per_client",
+                self.max_connections_per_client as f64,
+            ),
+            ("header_timeout_seconds", self.header_timeout.as_secs_f64()),
+            ("body_timeout_seconds", self.body_timeout.as_secs_f64()),
+            ("idle_timeout_seconds", self.idle_timeout.as_secs_f64()),
+            ("queue_timeout_seconds", self.queue_timeout.as_secs_f64()),
+            ("queue_requests", self.queue as f64),
+            ("queue_names", self.max_queued_names() as f64),
+        ]
+    }
+
+    /// Names allowed to wait for the scorer over all requests: a few full requests' worth.
+    fn max_queued_names(&self) -> usize {
+        (4 * self.max_names).max(4 * self.max_batch)
+    }
+}
+
 /// What every handler shares.
 pub struct App {
     pub model: Arc<ModelFile>,
     pub batcher: batcher::Batcher,
     pub config: ServeConfig,
-    pub metrics: metrics::Metrics,
+    pub metrics: Arc<metrics::Metrics>,
     pub model_info: serde_json::Value,
 }
 
@@ -95,14 +180,47 @@ fn describe(model: &ModelFile) -> serde_json::Value {
     })
 }
 
-/// A raw 503 for connections over the limit: written before any request is read.
-fn over_capacity() -> Vec<u8> {
-    let body = r#"{"error":"too many connections; retry shortly","status":503}"#;
+/// A raw 503 for connections over a limit: written before any request is read.
+fn over_capacity(why: &str) -> Vec<u8> {
+    let body = json!({"error": format!("{why}; retry shortly"), "status": 503}).to_string();
     format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
+}
+
+/// Answers a refused connection without waiting on it for long: a client that never reads
+/// must not hold the task.
+fn refuse(stream: tokio::net::TcpStream, why: &'static str) {
+    tokio::spawn(async move {
+        let mut stream = stream;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            let _ = stream.write_all(&over_capacity(why)).await;
+            let _ = stream.shutdown().await;
+        })
+        .await;
+    });
+}
+
+/// The kind of error a connection ended with, for `/metrics`.
+fn error_kind(error: &hyper::Error) -> &'static str {
+    let io_kind = std::error::Error::source(error)
+        .and_then(|e| e.downcast_ref::<std::io::Error>())
+        .map(|e| e.kind());
+    if io_kind == Some(std::io::ErrorKind::TimedOut) {
+        "idle_timeout"
+    } else if error.is_timeout() {
+        "header_timeout"
+    } else if error.is_parse_too_large() {
+        "request_head_too_large"
+    } else if error.is_parse() {
+        "malformed_request"
+    } else if error.is_incomplete_message() {
+        "incomplete_request"
+    } else {
+        "other"
+    }
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, drains requests in flight (up to
@@ -113,28 +231,42 @@ pub async fn serve(
     config: ServeConfig,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    config
+        .check()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let metrics = Arc::new(metrics::Metrics::with_limits(config.as_gauges()));
     let batcher = batcher::Batcher::start(
         model.clone(),
-        config.max_batch,
-        config.batch_wait,
-        config.queue,
+        batcher::BatcherConfig {
+            max_batch: config.max_batch,
+            wait: config.batch_wait,
+            queue: config.queue,
+            max_queued_names: config.max_queued_names(),
+            queue_timeout: config.queue_timeout,
+        },
+        metrics.clone(),
     );
     let app = Arc::new(App {
         model_info: describe(&model),
         model,
         batcher,
         config: config.clone(),
-        metrics: metrics::Metrics::default(),
+        metrics: metrics.clone(),
     });
     let service = TowerToHyperService::new(router(app));
     let connections = Arc::new(Semaphore::new(config.max_connections));
+    let per_client = client_limit::ClientLimit::new(config.max_connections_per_client);
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_timeout);
+    let timed_out: Arc<dyn Fn() + Send + Sync> = {
+        let metrics = metrics.clone();
+        Arc::new(move || metrics.connection_error("idle_timeout"))
+    };
     tokio::pin!(shutdown);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 // Out of file descriptors and the like: wait a moment rather than spin.
@@ -143,17 +275,30 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tokio::spawn(async move {
-                let mut stream = stream;
-                let _ = stream.write_all(&over_capacity()).await;
-                let _ = stream.shutdown().await;
-            });
+            metrics.refused_capacity.fetch_add(1, Ordering::Relaxed);
+            refuse(stream, "too many connections");
             continue;
         };
-        let connection = http.serve_connection(TokioIo::new(stream), service.clone());
+        let Some(client_permit) = per_client.try_acquire(peer.ip()) else {
+            metrics.refused_per_client.fetch_add(1, Ordering::Relaxed);
+            refuse(stream, "too many connections from this address");
+            continue;
+        };
+        let io = idle_io::IdleIo::new(stream, config.idle_timeout, timed_out.clone());
+        let connection = http.serve_connection(TokioIo::new(io), service.clone());
         let watched = graceful.watch(connection);
+        let metrics = metrics.clone();
+        metrics.connections_open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            let _ = watched.await;
+            if let Err(e) = watched.await {
+                let kind = error_kind(&e);
+                // The idle timer counts its own cuts as it makes them.
+                if kind != "idle_timeout" {
+                    metrics.connection_error(kind);
+                }
+            }
+            metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+            drop(client_permit);
             drop(permit);
         });
     }
