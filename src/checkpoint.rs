@@ -119,7 +119,14 @@ impl<N: Network> Checkpoint<N> {
         let max_bytes = params * 4 * 4 + train_names as u64 * 4 + (16 << 20);
         let bytes = crate::bounded_read::read_regular_file(path, max_bytes, "checkpoint")
             .map_err(|e| format!("cannot read checkpoint {shown}: {e}"))?;
-        Checkpoint::from_bytes(&bytes, &shown, template, optimizer, fingerprint, train_names)
+        Checkpoint::from_bytes(
+            &bytes,
+            &shown,
+            template,
+            optimizer,
+            fingerprint,
+            train_names,
+        )
     }
 
     /// `load` on bytes already read; `shown` names them in errors. Every number read from
@@ -161,7 +168,9 @@ impl<N: Network> Checkpoint<N> {
                 header.epoch
             )));
         }
-        if header.best_epoch.is_some_and(|b| b == 0 || b > header.epoch)
+        if header
+            .best_epoch
+            .is_some_and(|b| b == 0 || b > header.epoch)
             || header.best_auc.is_some_and(|a| !a.is_finite())
         {
             return Err(damaged("its best epoch is not one of the epochs run"));
@@ -225,7 +234,11 @@ impl<N: Network> Checkpoint<N> {
         for &i in &order {
             match seen.get_mut(i) {
                 Some(s) if !*s => *s = true,
-                _ => return Err(damaged("its data order is not a permutation of the training names")),
+                _ => {
+                    return Err(damaged(
+                        "its data order is not a permutation of the training names",
+                    ));
+                }
             }
         }
         Ok(Checkpoint {

@@ -6,14 +6,13 @@ use dga_lite::model::{EndgameConfig, ModelFile, SnowmanConfig, embedded};
 use dga_lite::nn::{OptimizerConfig, RecurrentActivation};
 use dga_lite::predict::{self, PredictOptions, PredictSummary, Query};
 use dga_lite::scope::{AllowList, Scope};
-use dga_lite::train::{self, Architecture, TrainOptions};
-use dga_lite::{bench, evaluate, metrics};
 #[cfg(feature = "server")]
 use dga_lite::serve;
+use dga_lite::train::{self, Architecture, TrainOptions};
+use dga_lite::{bench, evaluate, metrics};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-
 
 /// Writes one line to standard output. A closed pipe or a full disk ends the command with a
 /// clear error (a closed pipe quietly, as `head` expects), never a panic.
@@ -627,12 +626,17 @@ fn run_model_info(model: Option<PathBuf>, json: bool) -> Result<(), String> {
     out!("trained with  {}", t.command.join(" "));
     out!(
         "seed          {}; {} epochs run, best epoch {}",
-        t.seed, t.epochs_run, t.best_epoch
+        t.seed,
+        t.epochs_run,
+        t.best_epoch
     );
     for input in &t.inputs {
         out!(
             "input         {} ({:?}, {} names, sha256 {})",
-            input.path, input.class, input.names, input.sha256
+            input.path,
+            input.class,
+            input.names,
+            input.sha256
         );
     }
     out!("split sizes   {}", t.split_sizes);
@@ -724,7 +728,7 @@ fn run_eval(args: EvalArgs) -> Result<(), String> {
         };
         out!("{}", text.map_err(|e| e.to_string())?);
     } else if reports.len() == 1 {
-        print!("{}", reports[0].1);
+        write!(io::stdout().lock(), "{}", reports[0].1).map_err(stdout_error)?;
     } else {
         for (label, report) in &reports {
             out!("== {label}\n{report}");
@@ -787,9 +791,8 @@ fn run_predict(args: PredictArgs) -> Result<(), String> {
     model.use_device(args.common.device())?;
     let mut allow_text = String::new();
     for path in &args.allow {
-        let cannot = |e: &dyn std::fmt::Display| {
-            format!("cannot read allow list {}: {e}", path.display())
-        };
+        let cannot =
+            |e: &dyn std::fmt::Display| format!("cannot read allow list {}: {e}", path.display());
         let bytes = dga_lite::bounded_read::read_regular_file(path, 64 << 20, "allow list")
             .map_err(|e| cannot(&e))?;
         let text = String::from_utf8(bytes).map_err(|e| cannot(&e))?;
@@ -821,7 +824,7 @@ fn run_predict(args: PredictArgs) -> Result<(), String> {
             .map(|n| Query::new(None, n))
             .collect();
         predict::write_block(&model, &queries, &options, &mut out, &mut summary)
-            .map_err(|e| e.to_string())?;
+            .map_err(stdout_error)?;
     }
     if let Some(input) = &args.input {
         let reader = data::open_input(input).map_err(|e| e.to_string())?;
@@ -837,7 +840,7 @@ fn run_predict(args: PredictArgs) -> Result<(), String> {
         summary.invalid += s.invalid;
         summary.allowed += s.allowed;
     }
-    out.flush().map_err(|e| e.to_string())?;
+    out.flush().map_err(stdout_error)?;
     if summary.invalid > 0 || summary.allowed > 0 {
         eprintln!(
             "{} names scored, {} flagged as DGA, {} allowed, {} invalid",
@@ -989,7 +992,12 @@ fn run_bench(args: BenchArgs) -> Result<(), String> {
     if on(DeviceArg::Cpu) {
         out!(
             "{:<14} {:<8} {:<32} {:>12} {:>12} {:>8}",
-            "model", "threads", "metric", "dga-lite", "PyTorch", "ratio"
+            "model",
+            "threads",
+            "metric",
+            "dga-lite",
+            "PyTorch",
+            "ratio"
         );
     }
     let cpu_runs = if on(DeviceArg::Cpu) {
@@ -1048,9 +1056,7 @@ fn run_bench(args: BenchArgs) -> Result<(), String> {
                 _ => ("-".to_string(), "-".to_string()),
             };
             let name = model.name();
-            out!(
-                "{name:<14} {threads:<8} {metric:<32} {mine:>12.1} {theirs_text:>12} {ratio:>8}"
-            );
+            out!("{name:<14} {threads:<8} {metric:<32} {mine:>12.1} {theirs_text:>12} {ratio:>8}");
         }
         if let Err(why) = &peer {
             out!("{:<14} {threads:<8} (PyTorch peer: {why})", model.name());

@@ -171,7 +171,7 @@ pub fn write_block(
 pub enum PredictError {
     #[error(transparent)]
     Data(#[from] DataError),
-    #[error("writing output: {0}")]
+    #[error("cannot write to standard output: {0}")]
     Output(io::Error),
     #[error("reading {0}: {1}")]
     Input(String, io::Error),

@@ -483,7 +483,9 @@ fn check(options: &TrainOptions) -> Result<(), TrainError> {
         return bad("--batch-size must be at least 1");
     }
     if options.max_per_class == Some(0) {
-        return bad("--max-per-class 0 leaves nothing to train on; give at least 1 (or leave it out)");
+        return bad(
+            "--max-per-class 0 leaves nothing to train on; give at least 1 (or leave it out)",
+        );
     }
     if options.epochs == 0 {
         return bad("--epochs must be at least 1");

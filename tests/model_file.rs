@@ -73,9 +73,13 @@ fn load_bytes(bytes: &[u8]) -> Result<ModelFile, ModelError> {
 #[test]
 fn every_truncation_fails_cleanly() {
     let bytes = small_model().to_bytes();
-    for cut in [0, 3, 8, 20, bytes.len() / 2, bytes.len() - 1] {
+    // An empty file is nobody's model; any other cut is reported as a truncated model.
+    assert!(matches!(load_bytes(&[]), Err(ModelError::Foreign { .. })));
+    for cut in [3, 8, 9, 20, bytes.len() / 2, bytes.len() - 1] {
         match load_bytes(&bytes[..cut]) {
-            Err(ModelError::Corrupt { .. } | ModelError::Foreign { .. }) => {}
+            Err(e @ ModelError::Truncated { .. }) => {
+                assert!(e.to_string().contains("is truncated"), "{e}")
+            }
             other => panic!("truncated to {cut} bytes: {other:?}"),
         }
     }

@@ -515,3 +515,261 @@ fn the_binary_serves_and_exits_cleanly_on_sigterm() {
     let _ = stderr.read_to_string(&mut rest);
     assert!(rest.contains("stopped"), "{rest}");
 }
+
+/// The value of one metric line (`name{labels} value`), 0 when absent.
+fn metric(addr: SocketAddr, line_start: &str) -> f64 {
+    let text = request(addr, "GET", "/metrics", None, b"").body;
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn a_client_that_never_reads_its_answers_is_cut_by_the_idle_timeout() {
+    let server = start(ServeConfig {
+        idle_timeout: Duration::from_millis(600),
+        max_connections_per_client: 1,
+        ..test_config()
+    });
+    let addr = server.addr;
+    // Pipelined requests whose answers (~2 KB each) fill every socket buffer on the way
+    // back, while this client never reads.
+    let stuck = TcpStream::connect(addr).unwrap();
+    let mut writer = stuck.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let one = b"GET /metrics HTTP/1.1\r\nhost: t\r\n\r\n";
+        for _ in 0..20_000 {
+            if writer.write_all(one).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    // Its one connection slot is held: another connection from this address is refused.
+    let refused = request(addr, "GET", "/healthz", None, b"");
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.body.contains("this address"), "{}", refused.body);
+    // Within the idle timeout (plus slack) the stuck connection is cut and the slot is free.
+    let started = std::time::Instant::now();
+    loop {
+        let reply = request(addr, "GET", "/healthz", None, b"");
+        if reply.status == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the never-reading client still holds its connection"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(stuck);
+    let _ = sender.join();
+    assert!(
+        metric(
+            addr,
+            "dga_lite_connection_errors_total{kind=\"idle_timeout\"}"
+        ) >= 1.0
+    );
+    assert!(
+        metric(
+            addr,
+            "dga_lite_connections_refused_total{reason=\"max_connections_per_client\"}"
+        ) >= 1.0
+    );
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed() {
+    let server = start(ServeConfig {
+        idle_timeout: Duration::from_millis(400),
+        ..test_config()
+    });
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\n\r\n")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut all = Vec::new();
+    // Reads the answer, then EOF once the server closes the idle connection.
+    let _ = stream.read_to_end(&mut all);
+    assert!(String::from_utf8_lossy(&all).starts_with("HTTP/1.1 200"));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "an idle connection stayed open {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn work_whose_client_has_gone_is_dropped_from_the_queue() {
+    let server = start(ServeConfig {
+        max_names: 10_000,
+        max_body_bytes: 1 << 20,
+        ..test_config()
+    });
+    let addr = server.addr;
+    let names: Vec<String> = (0..10_000)
+        .map(|i| format!("q{i}xkwhjvbnrtplm.biz"))
+        .collect();
+    let body = serde_json::json!({ "domains": names }).to_string();
+    let raw = format!(
+        "POST /v1/score HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // Twelve clients post 10,000 names each and hang up at once.
+    let posters: Vec<_> = (0..12)
+        .map(|_| {
+            let raw = raw.clone();
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                let _ = s.write_all(raw.as_bytes());
+                // Long enough for the server to read the request and queue its names.
+                std::thread::sleep(Duration::from_millis(100));
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            })
+        })
+        .collect();
+    for p in posters {
+        p.join().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // A one-name request is still answered, and the abandoned names were not all scored.
+    let started = std::time::Instant::now();
+    let reply = request(addr, "GET", "/v1/score?domain=google.com", None, b"");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    eprintln!(
+        "one name answered in {:?} after the abandoned work",
+        started.elapsed()
+    );
+    let dropped = metric(addr, "dga_lite_abandoned_names_total");
+    let scored = metric(addr, "dga_lite_names_scored_total");
+    assert!(
+        dropped >= 10_000.0,
+        "abandoned names dropped: {dropped}, names scored: {scored}"
+    );
+}
+
+#[test]
+fn requests_that_wait_past_the_queue_timeout_get_503_with_retry_after() {
+    let server = start(ServeConfig {
+        max_names: 10_000,
+        max_body_bytes: 1 << 20,
+        queue_timeout: Duration::from_millis(20),
+        ..test_config()
+    });
+    let addr = server.addr;
+    // One large request keeps the scorer busy (10,000 LSTM names: well over 20 ms)...
+    let names: Vec<String> = (0..10_000)
+        .map(|i| format!("z{i}kqwhjvbnrtplm.biz"))
+        .collect();
+    let body = serde_json::json!({ "domains": names }).to_string();
+    let big = std::thread::spawn(move || {
+        request(
+            addr,
+            "POST",
+            "/v1/score",
+            Some("application/json"),
+            body.as_bytes(),
+        )
+        .status
+    });
+    std::thread::sleep(Duration::from_millis(60));
+    // ...so small requests queued behind it wait past the queue timeout.
+    let small: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                s.write_all(b"GET /v1/score?domain=google.com HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n").unwrap();
+                let mut all = Vec::new();
+                let _ = s.read_to_end(&mut all);
+                String::from_utf8_lossy(&all).into_owned()
+            })
+        })
+        .collect();
+    let answers: Vec<String> = small.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(big.join().unwrap(), 200);
+    let expired: Vec<&String> = answers
+        .iter()
+        .filter(|a| a.starts_with("HTTP/1.1 503"))
+        .collect();
+    assert!(!expired.is_empty(), "none expired: {answers:?}");
+    for answer in expired {
+        assert!(
+            answer.to_ascii_lowercase().contains("retry-after: 1"),
+            "{answer}"
+        );
+        assert!(answer.contains("queue timeout"), "{answer}");
+    }
+    assert!(metric(addr, "dga_lite_queue_expired_total") >= 1.0);
+}
+
+#[test]
+fn errors_below_the_router_are_counted_and_limits_are_shown() {
+    let server = start(test_config());
+    let addr = server.addr;
+    // hyper answers a malformed request line itself (400, empty body); it is counted.
+    let reply = send_raw(addr, b"NOT AN HTTP REQUEST\r\n\r\n");
+    assert_eq!(reply.status, 400);
+    let started = std::time::Instant::now();
+    while metric(
+        addr,
+        "dga_lite_connection_errors_total{kind=\"malformed_request\"}",
+    ) < 1.0
+    {
+        assert!(started.elapsed() < Duration::from_secs(5), "not counted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        metric(addr, "dga_lite_limit{name=\"max_connections\"}"),
+        64.0
+    );
+    assert_eq!(
+        metric(addr, "dga_lite_limit{name=\"idle_timeout_seconds\"}"),
+        30.0
+    );
+    assert!(metric(addr, "dga_lite_connections_open") >= 1.0);
+}
+
+#[test]
+fn limits_out_of_range_are_refused_before_serving() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for config in [
+        ServeConfig {
+            header_timeout: Duration::from_secs(u64::MAX),
+            ..test_config()
+        },
+        ServeConfig {
+            max_connections: usize::MAX,
+            ..test_config()
+        },
+        ServeConfig {
+            idle_timeout: Duration::ZERO,
+            ..test_config()
+        },
+    ] {
+        let listener = listener.try_clone().unwrap();
+        let result = runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            serve(
+                Arc::new(embedded::default_model().unwrap()),
+                listener,
+                config,
+                async {},
+            )
+            .await
+        });
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+    }
+}

@@ -113,7 +113,7 @@ fn looks_truncated(bytes: &[u8], error: &safetensors::SafeTensorError) -> Option
         return (!bytes.is_empty()).then(|| format!("only {} bytes", bytes.len()));
     }
     let header_len = u64::from_le_bytes(bytes[..8].try_into().ok()?);
-    let starts_like_header = bytes.get(8) == Some(&b'{') && header_len < 100 << 20;
+    let starts_like_header = header_len < 100 << 20 && bytes.get(8).is_none_or(|&b| b == b'{');
     match error {
         E::InvalidHeaderLength if starts_like_header => Some(format!(
             "its header says {header_len} bytes but the file ends {} bytes in",
@@ -485,10 +485,12 @@ impl ModelFile {
 
     pub fn load(path: &Path) -> Result<ModelFile, ModelError> {
         let shown = path.display().to_string();
-        let bytes = crate::bounded_read::read_regular_file(path, MAX_FILE_BYTES, "model")
-            .map_err(|e| ModelError::Read {
-                path: shown.clone(),
-                source: e,
+        let bytes =
+            crate::bounded_read::read_regular_file(path, MAX_FILE_BYTES, "model").map_err(|e| {
+                ModelError::Read {
+                    path: shown.clone(),
+                    source: e,
+                }
             })?;
         ModelFile::from_bytes(&bytes, &shown)
     }
@@ -572,7 +574,10 @@ impl ModelFile {
                     )));
                 }
                 if !(0.0..1.0).contains(&config.dropout) {
-                    return Err(corrupt(format!("dropout {} is not in [0, 1)", config.dropout)));
+                    return Err(corrupt(format!(
+                        "dropout {} is not in [0, 1)",
+                        config.dropout
+                    )));
                 }
                 let multiclass = arch == "endgame-lstm-multiclass";
                 if multiclass != (config.outputs > 1) {
@@ -597,7 +602,10 @@ impl ModelFile {
                     return Err(corrupt("implausible layer sizes".into()));
                 }
                 if !(0.0..1.0).contains(&config.dropout) {
-                    return Err(corrupt(format!("dropout {} is not in [0, 1)", config.dropout)));
+                    return Err(corrupt(format!(
+                        "dropout {} is not in [0, 1)",
+                        config.dropout
+                    )));
                 }
                 let shapes = SnowmanCnn::tensor_shapes(&config, vocab.size());
                 check_tensors(&shapes, &tensors, &corrupt)?;

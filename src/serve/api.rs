@@ -26,6 +26,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> u16 {
+        self.status.as_u16()
+    }
+
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
@@ -236,20 +241,13 @@ async fn score_results(
         .collect())
 }
 
-/// `POST /v1/score` with `{"domains": [...]}`.
-pub async fn score_batch(
-    State(app): State<Arc<App>>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    if !is_media(&content_type(&request), "application/json") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send application/json",
-        ));
-    }
-    let declared = declared_length(&request);
-    let body = read_body(&app, request.into_body(), declared).await?;
-    let value: Value = serde_json::from_slice(&body)
+/// One name of a `/v1/score` body: normalised, or why not; and the name as sent.
+pub type BodyItems = (Vec<Result<String, String>>, Vec<String>);
+
+/// Parses a `/v1/score` body, `{"domains": [...]}`, checking every name (at most
+/// `max_names`). A fuzzing entry point: any bytes give names or an `ApiError`, never a panic.
+pub fn parse_score_body(body: &[u8], max_names: usize) -> Result<BodyItems, ApiError> {
+    let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))?;
     let domains = value
         .get("domains")
@@ -261,13 +259,12 @@ pub async fn score_batch(
                 "`domains` must be an array of strings",
             )
         })?;
-    if domains.len() > app.config.max_names {
+    if domains.len() > max_names {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
-                "{} names in one request; at most {}",
-                domains.len(),
-                app.config.max_names
+                "{} names in one request; at most {max_names}",
+                domains.len()
             ),
         ));
     }
@@ -285,6 +282,23 @@ pub async fn score_batch(
             }
         }
     }
+    Ok((items, raw))
+}
+
+/// `POST /v1/score` with `{"domains": [...]}`.
+pub async fn score_batch(
+    State(app): State<Arc<App>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if !is_media(&content_type(&request), "application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send application/json",
+        ));
+    }
+    let declared = declared_length(&request);
+    let body = read_body(&app, request.into_body(), declared).await?;
+    let (items, raw) = parse_score_body(&body, app.config.max_names)?;
     let results = score_results(&app, items, raw).await?;
     Ok(json_response(
         json!({"model": app.model.net().architecture(), "results": results}),

@@ -94,8 +94,8 @@ impl Batcher {
                     continue;
                 }
                 let model = model.clone();
-                let scored = tokio::task::spawn_blocking(move || score_jobs(&model, live, max_batch))
-                    .await;
+                let scored =
+                    tokio::task::spawn_blocking(move || score_jobs(&model, live, max_batch)).await;
                 let Ok(scored) = scored else { continue };
                 for (job, rows) in scored {
                     // The requester may have gone meanwhile: nothing to do then.
@@ -123,11 +123,12 @@ impl Batcher {
         let count = names.len();
         let expected = count * outputs;
         // Reserve room for the names, or refuse: the queue's memory stays bounded.
-        let reserved = self
-            .queued_names
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
-                (queued + count <= self.max_queued_names || queued == 0).then_some(queued + count)
-            });
+        let reserved =
+            self.queued_names
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
+                    (queued + count <= self.max_queued_names || queued == 0)
+                        .then_some(queued + count)
+                });
         if reserved.is_err() {
             return Err(BatchError::Busy);
         }

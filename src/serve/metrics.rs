@@ -105,7 +105,11 @@ impl Metrics {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         out.push_str("# HELP dga_lite_connections_open Connections open now.\n");
         out.push_str("# TYPE dga_lite_connections_open gauge\n");
-        let _ = writeln!(out, "dga_lite_connections_open {}", load(&self.connections_open));
+        let _ = writeln!(
+            out,
+            "dga_lite_connections_open {}",
+            load(&self.connections_open)
+        );
         out.push_str(
             "# HELP dga_lite_connections_refused_total Connections answered 503 at once, by limit.\n",
         );
@@ -132,7 +136,11 @@ impl Metrics {
         }
         out.push_str("# HELP dga_lite_queue_expired_total Requests answered 503 after waiting past the queue timeout.\n");
         out.push_str("# TYPE dga_lite_queue_expired_total counter\n");
-        let _ = writeln!(out, "dga_lite_queue_expired_total {}", load(&self.queue_expired));
+        let _ = writeln!(
+            out,
+            "dga_lite_queue_expired_total {}",
+            load(&self.queue_expired)
+        );
         out.push_str("# HELP dga_lite_abandoned_requests_total Queued requests dropped because their client had gone.\n");
         out.push_str("# TYPE dga_lite_abandoned_requests_total counter\n");
         let _ = writeln!(
@@ -140,10 +148,18 @@ impl Metrics {
             "dga_lite_abandoned_requests_total {}",
             load(&self.abandoned_requests)
         );
-        out.push_str("# HELP dga_lite_abandoned_names_total Names in those requests, not scored.\n");
+        out.push_str(
+            "# HELP dga_lite_abandoned_names_total Names in those requests, not scored.\n",
+        );
         out.push_str("# TYPE dga_lite_abandoned_names_total counter\n");
-        let _ = writeln!(out, "dga_lite_abandoned_names_total {}", load(&self.abandoned_names));
-        out.push_str("# HELP dga_lite_limit The service's limits and timeouts (seconds, bytes, counts).\n");
+        let _ = writeln!(
+            out,
+            "dga_lite_abandoned_names_total {}",
+            load(&self.abandoned_names)
+        );
+        out.push_str(
+            "# HELP dga_lite_limit The service's limits and timeouts (seconds, bytes, counts).\n",
+        );
         out.push_str("# TYPE dga_lite_limit gauge\n");
         for (name, value) in &self.limits {
             let _ = writeln!(out, "dga_lite_limit{{name=\"{name}\"}} {value}");
