@@ -657,14 +657,16 @@ fn work_whose_client_has_gone_is_dropped_from_the_queue() {
 #[test]
 fn requests_that_wait_past_the_queue_timeout_get_503_with_retry_after() {
     let server = start(ServeConfig {
-        max_names: 10_000,
-        max_body_bytes: 1 << 20,
-        queue_timeout: Duration::from_millis(20),
+        max_names: 50_000,
+        max_body_bytes: 4 << 20,
+        max_batch: 50_000,
+        queue_timeout: Duration::from_millis(10),
         ..test_config()
     });
     let addr = server.addr;
-    // One large request keeps the scorer busy (10,000 LSTM names: well over 20 ms)...
-    let names: Vec<String> = (0..10_000)
+    // One large request scored in a single round keeps the scorer busy (50,000 LSTM names:
+    // hundreds of milliseconds on any CPU)...
+    let names: Vec<String> = (0..50_000)
         .map(|i| format!("z{i}kqwhjvbnrtplm.biz"))
         .collect();
     let body = serde_json::json!({ "domains": names }).to_string();
@@ -678,7 +680,7 @@ fn requests_that_wait_past_the_queue_timeout_get_503_with_retry_after() {
         )
         .status
     });
-    std::thread::sleep(Duration::from_millis(60));
+    std::thread::sleep(Duration::from_millis(150));
     // ...so small requests queued behind it wait past the queue timeout.
     let small: Vec<_> = (0..4)
         .map(|_| {
@@ -771,5 +773,48 @@ fn limits_out_of_range_are_refused_before_serving() {
         });
         let err = result.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+    }
+}
+
+#[test]
+fn a_large_request_is_scored_in_pieces_and_small_ones_pass_it() {
+    let server = start(ServeConfig {
+        max_names: 50_000,
+        max_body_bytes: 4 << 20,
+        max_batch: 1024,
+        ..test_config()
+    });
+    let addr = server.addr;
+    let names: Vec<String> = (0..50_000)
+        .map(|i| format!("w{i}kqwhjvbnrtplm.biz"))
+        .collect();
+    let expected_first = direct(&[names[0].as_str(), names[49_999].as_str()]);
+    let body = serde_json::json!({ "domains": names }).to_string();
+    let big = std::thread::spawn(move || {
+        let reply = request(
+            addr,
+            "POST",
+            "/v1/score",
+            Some("application/json"),
+            body.as_bytes(),
+        );
+        (reply, std::time::Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    let reply = request(addr, "GET", "/v1/score?domain=google.com", None, b"");
+    let small_done = std::time::Instant::now();
+    assert_eq!(reply.status, 200);
+    let (big_reply, big_done) = big.join().unwrap();
+    assert_eq!(big_reply.status, 200);
+    assert!(
+        small_done < big_done,
+        "the one-name request waited for the whole 50,000-name request"
+    );
+    // The pieces add up to the same scores as direct scoring, in order.
+    let results = big_reply.json()["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 50_000);
+    for (k, i) in [0usize, 49_999].into_iter().enumerate() {
+        let got = results[i]["score"].as_f64().unwrap();
+        assert!((got - expected_first[k] as f64).abs() < 1e-6, "{got}");
     }
 }

@@ -1,29 +1,43 @@
-//! Dynamic batching: names from concurrent requests are scored together. A batch takes the
-//! first waiting request and every other one already queued (up to `max_batch` names). When
-//! it found others queued (the server is under concurrent load), it waits up to `wait` (about
-//! a millisecond) for more; a lone request is scored at once. While a batch is scored, new
-//! requests queue up, so batches grow with load by themselves. Scoring runs on the blocking
+//! Dynamic batching: names from concurrent requests are scored together, in rounds. A round
+//! takes every waiting request of up to `max_batch` names (small requests), and when it found
+//! others queued (the server is under concurrent load) it waits up to `wait` (about a
+//! millisecond) for more; a lone request is scored at once. While a round is scored, new
+//! requests queue up, so rounds grow with load by themselves. Scoring runs on the blocking
 //! pool, off the I/O threads.
 //!
+//! A request larger than `max_batch` is scored in pieces, one piece per round beside the
+//! small requests (a short piece when small ones are waiting), so one bulk client neither
+//! delays one-name clients by more than a short piece nor keeps being scored after it left.
+//!
 //! The queue is bounded three ways, so clients cannot make it grow without limit or stall it:
-//! by requests (`queue`) and by names (`max_queued_names`), both answered 429 at once, and by
-//! time: a request that waited past `queue_timeout` is answered 503 (with Retry-After) instead
-//! of being scored. Work whose client has gone (it timed out or disconnected, so hyper
-//! dropped the request) is dropped before it is scored, and a request larger than a batch is
-//! scored in batch-sized pieces that stop when its client goes.
+//! by requests (`queue`) and by names (`max_queued_names`, which small requests may pass, so
+//! bulk clients cannot lock out one-name ones), both answered 429 at once, and by time: a
+//! request that waited past `queue_timeout` before its first piece is answered 503 (with
+//! Retry-After) instead of being scored. Work whose client has gone (it timed out or
+//! disconnected, so hyper dropped the request) is dropped before each round.
 
 use super::metrics::Metrics;
 use crate::model::ModelFile;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+/// Requests of at most this many names are never refused for the names queued ahead of them.
+const SMALL_REQUEST: usize = 64;
+/// Names of a large request scored in a round where small requests wait too.
+const SHORT_PIECE: usize = 512;
+
 struct Job {
     names: Vec<String>,
     reply: oneshot::Sender<Result<Vec<f32>, BatchError>>,
     queued_at: Instant,
+    /// Output rows of the names scored so far (large requests fill this piece by piece).
+    rows: Vec<f32>,
+    /// Names scored so far.
+    done: usize,
 }
 
 /// Why a request could not be scored.
@@ -56,53 +70,45 @@ pub struct Batcher {
     max_queued_names: usize,
 }
 
+/// The requests the batching task holds: small ones in arrival order, and large ones being
+/// scored piece by piece.
+struct Waiting {
+    small: VecDeque<Job>,
+    large: VecDeque<Job>,
+    max_batch: usize,
+}
+
+impl Waiting {
+    fn len(&self) -> usize {
+        self.small.len() + self.large.len()
+    }
+
+    fn push(&mut self, job: Job) {
+        if job.names.len() > self.max_batch {
+            self.large.push_back(job);
+        } else {
+            self.small.push_back(job);
+        }
+    }
+
+    /// Small names waiting (what decides whether a round is full).
+    fn small_names(&self) -> usize {
+        self.small.iter().map(|j| j.names.len()).sum()
+    }
+}
+
 impl Batcher {
     /// Starts the batching task on the current tokio runtime.
     pub fn start(model: Arc<ModelFile>, config: BatcherConfig, metrics: Arc<Metrics>) -> Batcher {
-        let (jobs, mut rx) = mpsc::channel::<Job>(config.queue.max(1));
+        let (jobs, rx) = mpsc::channel::<Job>(config.queue.max(1));
         let queued_names = Arc::new(AtomicUsize::new(0));
-        let queued = queued_names.clone();
-        let max_batch = config.max_batch.max(1);
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                let mut names: usize = batch[0].names.len();
-                while names < max_batch {
-                    match rx.try_recv() {
-                        Ok(job) => {
-                            names += job.names.len();
-                            batch.push(job);
-                        }
-                        Err(_) => break,
-                    }
-                }
-                if batch.len() > 1 {
-                    let deadline = Instant::now() + config.wait;
-                    while names < max_batch {
-                        match tokio::time::timeout_at(deadline, rx.recv()).await {
-                            Ok(Some(job)) => {
-                                names += job.names.len();
-                                batch.push(job);
-                            }
-                            _ => break,
-                        }
-                    }
-                }
-                queued.fetch_sub(names, Ordering::Relaxed);
-                let live = drop_dead_jobs(batch, config.queue_timeout, &metrics);
-                if live.is_empty() {
-                    continue;
-                }
-                let model = model.clone();
-                let scored =
-                    tokio::task::spawn_blocking(move || score_jobs(&model, live, max_batch)).await;
-                let Ok(scored) = scored else { continue };
-                for (job, rows) in scored {
-                    // The requester may have gone meanwhile: nothing to do then.
-                    let _ = job.reply.send(rows.ok_or(BatchError::Closed));
-                }
-            }
-        });
+        tokio::spawn(run(
+            model,
+            config.clone(),
+            metrics,
+            rx,
+            queued_names.clone(),
+        ));
         Batcher {
             jobs,
             queued_names,
@@ -122,12 +128,16 @@ impl Batcher {
         }
         let count = names.len();
         let expected = count * outputs;
-        // Reserve room for the names, or refuse: the queue's memory stays bounded.
+        // Reserve room for the names, or refuse: the queue's memory stays bounded. Small
+        // requests are always let in (the request bound caps them), so a flood of large
+        // batches cannot lock out one-name clients.
         let reserved =
             self.queued_names
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
-                    (queued + count <= self.max_queued_names || queued == 0)
-                        .then_some(queued + count)
+                    let fits = queued + count <= self.max_queued_names
+                        || queued == 0
+                        || count <= SMALL_REQUEST;
+                    fits.then_some(queued + count)
                 });
         if reserved.is_err() {
             return Err(BatchError::Busy);
@@ -137,6 +147,8 @@ impl Batcher {
             names,
             reply,
             queued_at: Instant::now(),
+            rows: Vec::new(),
+            done: 0,
         };
         if let Err(e) = self.jobs.try_send(job) {
             self.queued_names.fetch_sub(count, Ordering::Relaxed);
@@ -154,57 +166,154 @@ impl Batcher {
     }
 }
 
-/// Drops jobs whose client has gone and answers those that waited too long.
-fn drop_dead_jobs(batch: Vec<Job>, queue_timeout: Duration, metrics: &Metrics) -> Vec<Job> {
-    let now = Instant::now();
-    let mut live = Vec::with_capacity(batch.len());
-    for job in batch {
-        if job.reply.is_closed() {
-            metrics.abandoned_requests.fetch_add(1, Ordering::Relaxed);
-            metrics
-                .abandoned_names
-                .fetch_add(job.names.len() as u64, Ordering::Relaxed);
-        } else if now.duration_since(job.queued_at) > queue_timeout {
-            metrics.queue_expired.fetch_add(1, Ordering::Relaxed);
-            let _ = job.reply.send(Err(BatchError::Expired));
+/// The batching task: gathers requests, drops dead ones, scores a round, answers.
+async fn run(
+    model: Arc<ModelFile>,
+    config: BatcherConfig,
+    metrics: Arc<Metrics>,
+    mut rx: mpsc::Receiver<Job>,
+    queued_names: Arc<AtomicUsize>,
+) {
+    let max_batch = config.max_batch.max(1);
+    let mut waiting = Waiting {
+        small: VecDeque::new(),
+        large: VecDeque::new(),
+        max_batch,
+    };
+    // Gives a finished or dropped job's names back to the queue's budget.
+    let release = |job: &Job| {
+        queued_names.fetch_sub(job.names.len(), Ordering::Relaxed);
+    };
+    loop {
+        if waiting.len() == 0 {
+            match rx.recv().await {
+                Some(job) => waiting.push(job),
+                None => return,
+            }
+        }
+        // Everything already queued (within the request bound), then, under concurrent
+        // load, a short wait for more small requests to fill the round.
+        let before = waiting.len();
+        while waiting.len() < config.queue.max(1) {
+            match rx.try_recv() {
+                Ok(job) => waiting.push(job),
+                Err(_) => break,
+            }
+        }
+        if waiting.len() > 1 && waiting.len() > before {
+            let deadline = Instant::now() + config.wait;
+            while waiting.small_names() < max_batch && waiting.len() < config.queue.max(1) {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(job)) => waiting.push(job),
+                    _ => break,
+                }
+            }
+        }
+        drop_dead_jobs(&mut waiting, config.queue_timeout, &metrics, &release);
+        if waiting.len() == 0 {
+            continue;
+        }
+
+        // The round: small requests in arrival order up to max_batch names, and a piece of
+        // the oldest large request (short when small requests share the round).
+        let mut small = Vec::new();
+        let mut names = 0;
+        while let Some(job) = waiting.small.front() {
+            if names > 0 && names + job.names.len() > max_batch {
+                break;
+            }
+            names += job.names.len();
+            small.extend(waiting.small.pop_front());
+        }
+        let large = waiting.large.pop_front();
+        let piece = if small.is_empty() {
+            max_batch
         } else {
-            live.push(job);
+            SHORT_PIECE.min(max_batch)
+        };
+        let model = model.clone();
+        let scored =
+            tokio::task::spawn_blocking(move || score_round(&model, small, large, piece)).await;
+        let Ok((small, large)) = scored else { continue };
+        for job in small {
+            release(&job);
+            // The requester may have gone meanwhile: nothing to do then.
+            let _ = job.reply.send(Ok(job.rows));
+        }
+        if let Some(job) = large {
+            if job.done == job.names.len() {
+                release(&job);
+                let _ = job.reply.send(Ok(job.rows));
+            } else {
+                // Back to the front: it keeps its turn among the large requests.
+                waiting.large.push_front(job);
+            }
         }
     }
-    live
 }
 
-/// Scores the jobs' names in pieces of at most `max_batch`, stopping a job's work when its
-/// client goes. Each job gets its rows, or `None` when it was given up.
-fn score_jobs(model: &ModelFile, jobs: Vec<Job>, max_batch: usize) -> Vec<(Job, Option<Vec<f32>>)> {
-    if jobs.iter().all(|j| j.names.len() <= max_batch) {
-        // The common case: one call for every job's names together.
-        let all: Vec<&str> = jobs
-            .iter()
-            .flat_map(|j| j.names.iter().map(String::as_str))
-            .collect();
-        let rows = model.probabilities(&all);
-        let per_name = model.net().outputs();
-        let mut rest = rows.as_slice();
-        return jobs
-            .into_iter()
-            .map(|job| {
-                let (mine, tail) = rest.split_at((job.names.len() * per_name).min(rest.len()));
-                rest = tail;
-                (job, Some(mine.to_vec()))
-            })
-            .collect();
-    }
-    jobs.into_iter()
-        .map(|job| {
-            let mut rows = Vec::new();
-            for piece in job.names.chunks(max_batch) {
-                if job.reply.is_closed() {
-                    return (job, None);
-                }
-                rows.extend(model.probabilities(piece));
+/// Drops jobs whose client has gone and answers those that waited too long for their
+/// first piece.
+fn drop_dead_jobs(
+    waiting: &mut Waiting,
+    queue_timeout: Duration,
+    metrics: &Metrics,
+    release: &dyn Fn(&Job),
+) {
+    let now = Instant::now();
+    for queue in [&mut waiting.small, &mut waiting.large] {
+        queue.retain_mut(|job| {
+            if job.reply.is_closed() {
+                metrics.abandoned_requests.fetch_add(1, Ordering::Relaxed);
+                metrics
+                    .abandoned_names
+                    .fetch_add((job.names.len() - job.done) as u64, Ordering::Relaxed);
+                release(job);
+                false
+            } else if job.done == 0 && now.duration_since(job.queued_at) > queue_timeout {
+                metrics.queue_expired.fetch_add(1, Ordering::Relaxed);
+                release(job);
+                let reply = std::mem::replace(&mut job.reply, oneshot::channel().0);
+                let _ = reply.send(Err(BatchError::Expired));
+                false
+            } else {
+                true
             }
-            (job, Some(rows))
-        })
-        .collect()
+        });
+    }
+}
+
+/// Scores the small jobs' names and the next `piece` names of the large job in one call,
+/// and hands each job its rows.
+fn score_round(
+    model: &ModelFile,
+    mut small: Vec<Job>,
+    mut large: Option<Job>,
+    piece: usize,
+) -> (Vec<Job>, Option<Job>) {
+    let mut all: Vec<&str> = small
+        .iter()
+        .flat_map(|j| j.names.iter().map(String::as_str))
+        .collect();
+    let large_range = large.as_ref().map(|job| {
+        let end = (job.done + piece).min(job.names.len());
+        job.done..end
+    });
+    if let (Some(job), Some(range)) = (&large, &large_range) {
+        all.extend(job.names[range.clone()].iter().map(String::as_str));
+    }
+    let rows = model.probabilities(&all);
+    let outputs = model.net().outputs();
+    let mut rest = rows.as_slice();
+    for job in &mut small {
+        let (mine, tail) = rest.split_at((job.names.len() * outputs).min(rest.len()));
+        job.rows = mine.to_vec();
+        job.done = job.names.len();
+        rest = tail;
+    }
+    if let (Some(job), Some(range)) = (&mut large, large_range) {
+        job.rows.extend_from_slice(rest);
+        job.done = range.end;
+    }
+    (small, large)
 }
