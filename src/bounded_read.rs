@@ -31,6 +31,20 @@ pub fn read_regular_file(path: &Path, max_bytes: u64, what: &str) -> io::Result<
     Ok(bytes)
 }
 
+/// Whether a file is a character or block device (on Unix; never elsewhere).
+pub fn is_device(kind: &std::fs::FileType) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        kind.is_char_device() || kind.is_block_device()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = kind;
+        false
+    }
+}
+
 fn not_regular(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,

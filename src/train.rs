@@ -38,7 +38,12 @@ struct Parent {
 
 impl Parent {
     fn load(path: &std::path::Path) -> Result<Parent, TrainError> {
-        let bytes = std::fs::read(path).map_err(|e| {
+        let bytes = crate::bounded_read::read_regular_file(
+            path,
+            crate::model::file::MAX_FILE_BYTES,
+            "model",
+        )
+        .map_err(|e| {
             TrainError::Invalid(format!("cannot read --init model {}: {e}", path.display()))
         })?;
         let model = ModelFile::from_bytes(&bytes, &path.display().to_string())

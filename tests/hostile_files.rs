@@ -125,6 +125,24 @@ fn files_that_are_not_regular_files_are_refused_without_blocking() {
         let out = run_within(&args, Duration::from_secs(20));
         fails_saying(&out, "not a regular file");
     }
+    // Names are streamed, so a FIFO or pipe is fine there; a device is not.
+    let device_inputs: [&[&str]; 2] = [
+        &["predict", "--input", "/dev/zero"],
+        &[
+            "train",
+            "--benign",
+            "/dev/urandom",
+            "--dga",
+            dga.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            "never.safetensors",
+        ],
+    ];
+    for args in device_inputs {
+        let out = run_within(args, Duration::from_secs(20));
+        fails_saying(&out, "a device");
+    }
 }
 
 /// A checkpoint of a tiny run, and the arguments that resume it.

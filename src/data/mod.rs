@@ -344,10 +344,20 @@ pub fn open_input(path: &str) -> Result<Box<dyn BufRead>, DataError> {
     if path == "-" {
         return gunzip_if_compressed(Box::new(BufReader::new(io::stdin())), path);
     }
-    let file = File::open(Path::new(path)).map_err(|e| DataError::Io {
+    let io_error = |e| DataError::Io {
         path: path.to_string(),
         source: e,
-    })?;
+    };
+    // A device (/dev/zero, /dev/urandom) would read forever; a FIFO or a pipe is a stream
+    // someone writes to, and is read like a file.
+    let kind = std::fs::metadata(path).map_err(io_error)?.file_type();
+    if crate::bounded_read::is_device(&kind) {
+        return Err(io_error(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a device, not a file of names (pass - to read standard input)",
+        )));
+    }
+    let file = File::open(Path::new(path)).map_err(io_error)?;
     gunzip_if_compressed(Box::new(BufReader::with_capacity(1 << 16, file)), path)
 }
 
