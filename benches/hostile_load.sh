@@ -7,6 +7,7 @@
 #
 # Usage: benches/hostile_load.sh [MODEL.safetensors] [DURATION]
 #   HOSTILE="--abandon 0" benches/hostile_load.sh   (any hostile_clients.py options)
+#   DGA_LITE=/path/to/other/dga-lite benches/hostile_load.sh   (another build, to compare)
 #   needs: wrk (apt-get install wrk), a release build (cargo build --release), python3.
 set -euo pipefail
 model=${1:-}
@@ -26,7 +27,7 @@ request = function()
 end
 LUA
 
-./target/release/dga-lite serve "${model_args[@]}" --listen 127.0.0.1:$port 2>"$work/serve.log" &
+"${DGA_LITE:-./target/release/dga-lite}" serve "${model_args[@]}" --listen 127.0.0.1:$port 2>"$work/serve.log" &
 for _ in $(seq 1 100); do
   curl -s "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
   sleep 0.1

@@ -2,6 +2,8 @@
 //! about 1e-5 relative over random shapes, names of every length (empty, short, over 75) and
 //! batches of any size, including empty ones and ones spanning several chunks.
 
+mod common;
+
 use dga_lite::backend::cpu::endgame_lstm as fast;
 use dga_lite::backend::cpu::packed_lstm::Simd;
 use dga_lite::encode::MAXLEN;
@@ -223,5 +225,28 @@ mod snowman {
         let indices = random_batch(128, 40, &mut rng);
         let labels: Vec<f32> = (0..128).map(|i| (i % 2) as f32).collect();
         compare(&CNN, &net, &indices, &labels, &[1.0; 128], 3, TOLERANCE).unwrap();
+    }
+}
+
+/// A name's score does not depend on what it is scored with: alone (the service's inline
+/// path, on the calling thread), in a small batch, or in a large one split across threads.
+#[test]
+fn scores_do_not_depend_on_batching() {
+    let mut names = common::benign_names(700, 5);
+    names.extend(common::dga_names(700, 6));
+    for file in ["endgame-default", "snowman-default", "endgame-multiclass"] {
+        let path = format!("{}/data/{file}.safetensors", env!("CARGO_MANIFEST_DIR"));
+        let model = dga_lite::model::ModelFile::load(std::path::Path::new(&path)).unwrap();
+        let together = model.probabilities(&names);
+        let outputs = model.net().outputs();
+        for (i, name) in names.iter().enumerate().step_by(7) {
+            let alone = model.probabilities(&[name]);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&alone),
+                bits(&together[i * outputs..(i + 1) * outputs]),
+                "{file}: {name}"
+            );
+        }
     }
 }

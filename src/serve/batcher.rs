@@ -1,4 +1,5 @@
-//! Dynamic batching: names from concurrent requests are scored together, in rounds. A round
+//! Dynamic batching: names from concurrent requests are scored together, in rounds (a request
+//! of a few names that finds the scorer idle is scored inline instead, see `INLINE_NAMES`). A round
 //! takes every waiting request of up to `max_batch` names (small requests), and when it found
 //! others queued (the server is under concurrent load) it waits up to `wait` (about a
 //! millisecond) for more; a lone request is scored at once. While a round is scored, new
@@ -68,7 +69,17 @@ pub struct Batcher {
     jobs: mpsc::Sender<Job>,
     queued_names: Arc<AtomicUsize>,
     max_queued_names: usize,
+    model: Arc<ModelFile>,
+    /// Requests scored inline right now (see `probabilities`).
+    inline: Arc<AtomicUsize>,
 }
+
+/// Requests of at most this many names are scored inline, on the connection's own task, when
+/// nothing waits for the batcher: a round trip through the batching task and the blocking
+/// pool costs far more than scoring a few names.
+const INLINE_NAMES: usize = 8;
+/// Requests scored inline at once; more go through the batcher, where they share rounds.
+const INLINE_AT_ONCE: usize = 2;
 
 /// The requests the batching task holds: small ones in arrival order, and large ones being
 /// scored piece by piece.
@@ -103,7 +114,7 @@ impl Batcher {
         let (jobs, rx) = mpsc::channel::<Job>(config.queue.max(1));
         let queued_names = Arc::new(AtomicUsize::new(0));
         tokio::spawn(run(
-            model,
+            model.clone(),
             config.clone(),
             metrics,
             rx,
@@ -113,6 +124,8 @@ impl Batcher {
             jobs,
             queued_names,
             max_queued_names: config.max_queued_names.max(1),
+            model,
+            inline: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -128,6 +141,14 @@ impl Batcher {
         }
         let count = names.len();
         let expected = count * outputs;
+        if count <= INLINE_NAMES
+            && self.queued_names.load(Ordering::Relaxed) == 0
+            && let Some(_slot) = InlineSlot::take(&self.inline)
+        {
+            // The scorer is idle: score here. Scores do not depend on what a name is
+            // batched with, so the answer is the same either way.
+            return Ok(self.model.probabilities(&names));
+        }
         // Reserve room for the names, or refuse: the queue's memory stays bounded. Small
         // requests are always let in (the request bound caps them), so a flood of large
         // batches cannot lock out one-name clients.
@@ -163,6 +184,26 @@ impl Batcher {
         } else {
             Err(BatchError::Closed)
         }
+    }
+}
+
+/// One of the `INLINE_AT_ONCE` places for inline scoring, given back when dropped.
+struct InlineSlot<'a>(&'a AtomicUsize);
+
+impl<'a> InlineSlot<'a> {
+    fn take(count: &'a AtomicUsize) -> Option<InlineSlot<'a>> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                (n < INLINE_AT_ONCE).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| InlineSlot(count))
+    }
+}
+
+impl Drop for InlineSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -546,24 +546,30 @@ impl Scorer {
         const SCORE_ROWS: usize = 256;
         let units = net.lstm.units();
         let outputs = net.outputs();
+        let chunk = |idx: &[u8]| {
+            let trace = chunk_forward(net, &self.packed, &self.prefix, idx, false);
+            let hp = self.packed.layout.padded;
+            let padded =
+                ArrayView2::from_shape((trace.order.len(), hp), &trace.last).expect("block");
+            let last = padded.slice(ndarray::s![.., ..units]);
+            let mut logits = net.dense.forward(last);
+            let logits = logits.as_slice_mut().expect("row-major");
+            probabilities_in_place(logits, outputs);
+            let mut out = vec![0.0f32; trace.order.len() * outputs];
+            for (sorted, &r) in trace.order.iter().enumerate() {
+                out[r * outputs..(r + 1) * outputs]
+                    .copy_from_slice(&logits[sorted * outputs..(sorted + 1) * outputs]);
+            }
+            out
+        };
+        // One chunk runs on the calling thread: handing it to the pool and waiting costs
+        // more than scoring a few names (the service's one-name requests).
+        if indices.len() <= SCORE_ROWS * MAXLEN {
+            return chunk(indices);
+        }
         indices
             .par_chunks(SCORE_ROWS * MAXLEN)
-            .flat_map_iter(|idx| {
-                let trace = chunk_forward(net, &self.packed, &self.prefix, idx, false);
-                let hp = self.packed.layout.padded;
-                let padded =
-                    ArrayView2::from_shape((trace.order.len(), hp), &trace.last).expect("block");
-                let last = padded.slice(ndarray::s![.., ..units]);
-                let mut logits = net.dense.forward(last);
-                let logits = logits.as_slice_mut().expect("row-major");
-                probabilities_in_place(logits, outputs);
-                let mut out = vec![0.0f32; trace.order.len() * outputs];
-                for (sorted, &r) in trace.order.iter().enumerate() {
-                    out[r * outputs..(r + 1) * outputs]
-                        .copy_from_slice(&logits[sorted * outputs..(sorted + 1) * outputs]);
-                }
-                out
-            })
+            .flat_map_iter(chunk)
             .collect()
     }
 

@@ -370,25 +370,30 @@ impl CnnScorer {
         const SCORE_ROWS: usize = 512;
         let f = self.filters;
         let width = f * self.branches.len();
+        let chunk = |idx: &[u8]| {
+            let mut pooled = vec![0.0f32; width];
+            idx.chunks_exact(MAXLEN)
+                .map(|row| {
+                    let start = start_of(row);
+                    for (i, branch) in self.branches.iter().enumerate() {
+                        let out = &mut pooled[i * f..(i + 1) * f];
+                        branch.pool(row, start, self.vocab, out);
+                    }
+                    let logit = pooled
+                        .iter()
+                        .zip(&self.kernel)
+                        .fold(self.bias, |acc, (&x, &w)| acc + x * w);
+                    sigmoid(logit)
+                })
+                .collect::<Vec<_>>()
+        };
+        // One chunk runs on the calling thread (see the LSTM scorer).
+        if indices.len() <= SCORE_ROWS * MAXLEN {
+            return chunk(indices);
+        }
         indices
             .par_chunks(SCORE_ROWS * MAXLEN)
-            .flat_map_iter(|idx| {
-                let mut pooled = vec![0.0f32; width];
-                idx.chunks_exact(MAXLEN)
-                    .map(|row| {
-                        let start = start_of(row);
-                        for (i, branch) in self.branches.iter().enumerate() {
-                            let out = &mut pooled[i * f..(i + 1) * f];
-                            branch.pool(row, start, self.vocab, out);
-                        }
-                        let logit = pooled
-                            .iter()
-                            .zip(&self.kernel)
-                            .fold(self.bias, |acc, (&x, &w)| acc + x * w);
-                        sigmoid(logit)
-                    })
-                    .collect::<Vec<_>>()
-            })
+            .flat_map_iter(chunk)
             .collect()
     }
 }
