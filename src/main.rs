@@ -39,36 +39,36 @@ fn int_in<const LO: usize, const HI: usize>(text: &str) -> Result<usize, String>
     }
 }
 
+/// A number parsed from a flag and checked with `fits`; `range` says the allowed values.
+fn number_in<T: std::str::FromStr>(
+    text: &str,
+    fits: impl Fn(&T) -> bool,
+    range: &str,
+) -> Result<T, String> {
+    match text.trim().parse::<T>() {
+        Ok(v) if fits(&v) => Ok(v),
+        _ => Err(format!("{text:?} is not a number in {range}")),
+    }
+}
+
 /// A clap parser for a fraction in [0, 1).
 fn fraction(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
-        _ => Err(format!("{text:?} is not a number in [0, 1)")),
-    }
+    number_in(text, |v| (0.0..1.0).contains(v), "[0, 1)")
 }
 
 /// A clap parser for a probability in [0, 1].
 fn probability(text: &str) -> Result<f32, String> {
-    match text.trim().parse::<f32>() {
-        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(format!("{text:?} is not a number in [0, 1]")),
-    }
+    number_in(text, |v| (0.0..=1.0).contains(v), "[0, 1]")
 }
 
 /// A clap parser for a dropout rate in [0, 1).
 fn dropout_rate(text: &str) -> Result<f32, String> {
-    match text.trim().parse::<f32>() {
-        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
-        _ => Err(format!("{text:?} is not a rate in [0, 1)")),
-    }
+    number_in(text, |v| (0.0..1.0).contains(v), "[0, 1)")
 }
 
 /// A clap parser for a false-positive rate in (0, 1).
 fn open_fraction(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
-        _ => Err(format!("{text:?} is not a number in (0, 1)")),
-    }
+    number_in(text, |&v| v > 0.0 && v < 1.0, "(0, 1)")
 }
 
 /// Most worker threads a flag may ask for.

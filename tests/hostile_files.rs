@@ -145,11 +145,9 @@ fn files_that_are_not_regular_files_are_refused_without_blocking() {
     }
 }
 
-/// A checkpoint of a tiny run, and the arguments that resume it.
-fn tiny_checkpoint(dir: &Path) -> (std::path::PathBuf, Vec<String>) {
-    let (benign, dga) = write_training_files(dir, 40);
-    let checkpoint = dir.join("run.ckpt");
-    let args: Vec<String> = [
+/// The arguments of a quick training run: one epoch of the CNN, no progress bar.
+fn one_cnn_epoch<'a>(benign: &'a Path, dga: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
         "train",
         "--benign",
         benign.to_str().unwrap(),
@@ -160,14 +158,21 @@ fn tiny_checkpoint(dir: &Path) -> (std::path::PathBuf, Vec<String>) {
         "--epochs",
         "1",
         "--quiet",
-        "--checkpoint",
-        checkpoint.to_str().unwrap(),
         "--out",
-        dir.join("m.safetensors").to_str().unwrap(),
+        out.to_str().unwrap(),
     ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+}
+
+/// A checkpoint of a tiny run, and the arguments that resume it.
+fn tiny_checkpoint(dir: &Path) -> (std::path::PathBuf, Vec<String>) {
+    let (benign, dga) = write_training_files(dir, 40);
+    let checkpoint = dir.join("run.ckpt");
+    let out = dir.join("m.safetensors");
+    let mut args: Vec<String> = one_cnn_epoch(&benign, &dga, &out)
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(["--checkpoint".into(), checkpoint.to_str().unwrap().into()]);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     ok(&dga_lite(&refs));
     let mut resume = args.clone();
@@ -241,20 +246,7 @@ fn a_full_or_closed_standard_output_ends_cleanly() {
             "--dga",
             dga.to_str().unwrap(),
         ],
-        vec![
-            "train",
-            "--benign",
-            benign.to_str().unwrap(),
-            "--dga",
-            dga.to_str().unwrap(),
-            "--model-type",
-            "snowman-cnn",
-            "--epochs",
-            "1",
-            "--quiet",
-            "--out",
-            out_model.to_str().unwrap(),
-        ],
+        one_cnn_epoch(&benign, &dga, &out_model),
     ];
     for args in &commands {
         // A full disk: a clear error, exit 1.

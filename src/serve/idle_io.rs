@@ -68,6 +68,33 @@ impl<S> IdleIo<S> {
     }
 }
 
+impl<S> IdleIo<S> {
+    /// Books a write's outcome: progress resets the clocks; a write that must wait starts
+    /// (or keeps) the stalled-write clock and fails once a deadline has passed.
+    fn after_write(
+        &mut self,
+        polled: Poll<io::Result<usize>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        match polled {
+            Poll::Ready(result) => {
+                self.write_waiting_since = None;
+                if matches!(result, Ok(n) if n > 0) {
+                    self.last_progress = Instant::now();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                if self.write_waiting_since.is_none() {
+                    self.write_waiting_since = Some(Instant::now());
+                }
+                // poll_deadline never answers Ready(Ok): it waits, or fails.
+                self.poll_deadline(cx).map_ok(|()| 0)
+            }
+        }
+    }
+}
+
 use std::future::Future;
 
 impl<S: AsyncRead + Unpin> AsyncRead for IdleIo<S> {
@@ -95,21 +122,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleIo<S> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, data) {
-            Poll::Ready(result) => {
-                self.write_waiting_since = None;
-                if matches!(result, Ok(n) if n > 0) {
-                    self.last_progress = Instant::now();
-                }
-                Poll::Ready(result)
-            }
-            Poll::Pending => {
-                if self.write_waiting_since.is_none() {
-                    self.write_waiting_since = Some(Instant::now());
-                }
-                self.poll_deadline(cx).map_ok(|()| 0)
-            }
-        }
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        self.after_write(polled, cx)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -131,21 +145,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleIo<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(result) => {
-                self.write_waiting_since = None;
-                if matches!(result, Ok(n) if n > 0) {
-                    self.last_progress = Instant::now();
-                }
-                Poll::Ready(result)
-            }
-            Poll::Pending => {
-                if self.write_waiting_since.is_none() {
-                    self.write_waiting_since = Some(Instant::now());
-                }
-                self.poll_deadline(cx).map_ok(|()| 0)
-            }
-        }
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.after_write(polled, cx)
     }
 
     fn is_write_vectored(&self) -> bool {
