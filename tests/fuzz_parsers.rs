@@ -1,5 +1,6 @@
 //! Fuzzing entry points for every parser of untrusted bytes, as proptest harnesses: the model
-//! file, the training checkpoint, every input format, and the `/v1/score` JSON body. Each
+//! file, the training checkpoint, every input format, the `/v1/score` JSON body and the
+//! Snowman endpoint's URL field. Each
 //! case must end in a value or a clear error within a time bound, never a panic, and a model
 //! that loads holds no more weights than its file has bytes for (memory stays proportional to
 //! the input).
@@ -270,6 +271,18 @@ proptest! {
             Err(e) => prop_assert!((400..500).contains(&e.status())),
         }
         prop_assert!(started.elapsed() < CASE_LIMIT);
+    }
+}
+
+#[cfg(feature = "server")]
+proptest! {
+    #![proptest_config(config())]
+
+    /// The Snowman field's URL parsing: any text gives a part of itself, never a panic.
+    #[test]
+    fn snowman_urls(url in "(https?://|//)?([a-z]{0,5}(:[a-z]{0,3})?@)?(\\[[0-9a-f:]{0,8}\\]?|[A-Za-z0-9.-]{0,20})(:[0-9]{0,6})?([/?#][ -~]{0,20})?|\\PC{0,40}") {
+        let host = dga_lite::serve::api::host_of_url(&url);
+        prop_assert!(url.contains(host));
     }
 }
 

@@ -206,6 +206,43 @@ fn snowman_form_requests_url_encoded_and_multipart() {
         b"name=x.com",
     );
     assert_eq!(missing.status, 422);
+    // Snowman clients send whole URLs: the host is scored, the input echoed as sent.
+    for url in [
+        "http://XJWQKDPQOE.net/path/x.php?q=1#top",
+        "https://user:pw@xjwqkdpqoe.net:8443/",
+        "xjwqkdpqoe.net/index.html",
+        "//xjwqkdpqoe.net",
+    ] {
+        let body = serde_urlencoded::to_string([("url", url)]).unwrap();
+        let reply = request(
+            server.addr,
+            "POST",
+            "/model",
+            Some("application/x-www-form-urlencoded"),
+            body.as_bytes(),
+        );
+        assert_eq!(reply.status, 200, "{url}: {}", reply.body);
+        let v = reply.json();
+        assert_eq!(v["input query"], url);
+        assert_eq!(v["score"], format!("{expected:.5}"), "{url}");
+    }
+}
+
+#[test]
+fn hosts_are_taken_from_urls_for_the_snowman_field() {
+    use dga_lite::serve::api::host_of_url;
+    for (url, host) in [
+        ("example.com", "example.com"),
+        ("http://example.com", "example.com"),
+        ("HTTP://Example.com:80/a?b#c", "Example.com"),
+        ("ftp://u@example.com", "example.com"),
+        ("http://[::1]:8080/x", "[::1]"),
+        ("example.com?q=1", "example.com"),
+        ("http://", ""),
+        ("", ""),
+    ] {
+        assert_eq!(host_of_url(url), host, "{url}");
+    }
 }
 
 #[test]

@@ -149,7 +149,7 @@ fn declared_length(request: &Request) -> Option<u64> {
 }
 
 /// `PUT|POST /model` with form field `url` (url-encoded or multipart), as Snowman served it:
-/// `{"input query": "<name>", "score": "0.19122"}`.
+/// `{"input query": "<what was sent>", "score": "0.19122"}`; a URL is scored by its host.
 pub async fn snowman(State(app): State<Arc<App>>, request: Request) -> Result<Response, ApiError> {
     let kind = content_type(&request);
     let declared = declared_length(&request);
@@ -169,7 +169,7 @@ pub async fn snowman(State(app): State<Arc<App>>, request: Request) -> Result<Re
     let url = url.ok_or_else(|| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "missing form field `url`")
     })?;
-    let name = normalize_name(&url)
+    let name = normalize_name(host_of_url(&url))
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let outputs = app.model.net().outputs();
     let rows = app.batcher.probabilities(vec![name], outputs).await?;
@@ -178,6 +178,28 @@ pub async fn snowman(State(app): State<Arc<App>>, request: Request) -> Result<Re
     Ok(json_response(
         json!({"input query": url, "score": format!("{:.5}", scores[0])}),
     ))
+}
+
+/// The host of what a Snowman client sends as `url`: often a whole URL
+/// (`http://user@host:8080/path?q#f`), sometimes `host/path`, sometimes just the host. IPv6
+/// literals keep their brackets (and are then refused as names). Used for this field only.
+pub fn host_of_url(url: &str) -> &str {
+    let url = url.trim();
+    let rest = match url.find("://") {
+        Some(at) => &url[at + 3..],
+        None => url.strip_prefix("//").unwrap_or(url),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
 }
 
 async fn multipart_field(
