@@ -26,6 +26,11 @@ fn stdout_error(e: io::Error) -> String {
     format!("cannot write to standard output: {e}")
 }
 
+/// `1 name`, `2 names`: a count with the word that fits it.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A clap parser for an integer flag in `LO..=HI`; the message names the allowed range.
 fn int_in<const LO: usize, const HI: usize>(text: &str) -> Result<usize, String> {
     let value: usize = text
@@ -835,16 +840,17 @@ fn run_predict(args: PredictArgs) -> Result<(), String> {
         };
         let s = predict::predict_stream(&model, reader, input, &read, &options, &mut out)
             .map_err(|e| e.to_string())?;
-        summary.scored += s.scored;
-        summary.flagged += s.flagged;
-        summary.invalid += s.invalid;
-        summary.allowed += s.allowed;
+        summary.add(s);
     }
     out.flush().map_err(stdout_error)?;
-    if summary.invalid > 0 || summary.allowed > 0 {
+    if summary.invalid > 0 || summary.allowed > 0 || summary.empty > 0 {
         eprintln!(
-            "{} names scored, {} flagged as DGA, {} allowed, {} invalid",
-            summary.scored, summary.flagged, summary.allowed, summary.invalid
+            "{}, {} flagged as DGA, {} allowed, {} invalid, {} empty",
+            count(summary.scored, "name scored", "names scored"),
+            summary.flagged,
+            summary.allowed,
+            summary.invalid,
+            summary.empty
         );
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! Scoring names for people and pipelines: streams input in blocks, scores each block in
-//! parallel, and writes one line per name in input order. Invalid names get an error line and
-//! the run goes on.
+//! parallel, and writes exactly one row per input record, in input order: a score, or
+//! `allowed`, `empty` (a blank line, Zeek's `-`) or an error, and the run goes on. Comment
+//! and header lines (`#...`, a CSV header) are not records and get no row.
 //!
 //! Output carries the input through: in TSV, the original line follows the name, score and
 //! label (for every format but plain lists); in JSON lines, it is under `"input"` (the object
@@ -28,13 +29,26 @@ pub struct PredictOptions {
     pub allow: AllowList,
 }
 
-/// Counts of what a run wrote.
+/// Counts of what a run wrote: every input row is exactly one of scored, invalid, allowed
+/// or empty.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PredictSummary {
     pub scored: u64,
     pub flagged: u64,
     pub invalid: u64,
     pub allowed: u64,
+    /// Rows without a name: blank lines, Zeek's `-` and `(empty)`.
+    pub empty: u64,
+}
+
+impl PredictSummary {
+    pub fn add(&mut self, other: PredictSummary) {
+        self.scored += other.scored;
+        self.flagged += other.flagged;
+        self.invalid += other.invalid;
+        self.allowed += other.allowed;
+        self.empty += other.empty;
+    }
 }
 
 /// One input name: where it came from and what it was.
@@ -47,15 +61,27 @@ pub struct Query {
     pub input: Option<(String, bool)>,
 }
 
+/// Why a query has no name to score when it is empty: it gets the verdict `empty`.
+const EMPTY: &str = "empty";
+
 impl Query {
     pub fn new(line: Option<u64>, raw: String) -> Query {
-        let name = data::normalize_name(&raw).map_err(|e| e.to_string());
+        let name = if raw.trim().is_empty() {
+            Err(EMPTY.to_string())
+        } else {
+            data::normalize_name(&raw).map_err(|e| e.to_string())
+        };
         Query {
             line,
             raw,
             name,
             input: None,
         }
+    }
+
+    /// A row with no name (a blank line, Zeek's `-`): reported as `empty`, not as an error.
+    fn is_empty(&self) -> bool {
+        matches!(&self.name, Err(reason) if reason == EMPTY)
     }
 }
 
@@ -99,6 +125,22 @@ pub fn write_block(
     let probabilities = model.probabilities(&to_score);
     let mut rows = probabilities.chunks_exact(outputs);
     for query in queries {
+        if query.is_empty() {
+            summary.empty += 1;
+            if options.only_dga {
+                continue;
+            }
+            if options.json {
+                let obj = serde_json::json!({"domain": query.raw, "empty": true, "dga": false});
+                writeln!(out, "{}", with_context(obj, query))?;
+            } else {
+                match &query.input {
+                    Some((text, _)) => writeln!(out, "{}\t-\tempty\t{text}", query.raw.trim())?,
+                    None => writeln!(out, "{}\t-\tempty", query.raw.trim())?,
+                }
+            }
+            continue;
+        }
         match &query.name {
             Ok(name) if allowed(name) => {
                 summary.allowed += 1;
@@ -202,6 +244,11 @@ pub fn predict_stream<R: BufRead>(
                 line, name, text, ..
             }) => {
                 let mut query = Query::new(Some(line), name);
+                query.input = carry.then_some((text, is_json));
+                block.push(query);
+            }
+            Some(FeedItem::Empty { line, text }) => {
+                let mut query = Query::new(Some(line), String::new());
                 query.input = carry.then_some((text, is_json));
                 block.push(query);
             }

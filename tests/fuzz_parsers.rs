@@ -254,7 +254,7 @@ proptest! {
                     Ok(FeedItem::Record { name, .. }) => {
                         let _ = dga_lite::data::normalize_name(&name);
                     }
-                    Ok(FeedItem::Bad { .. }) | Err(_) => {}
+                    Ok(FeedItem::Bad { .. } | FeedItem::Empty { .. }) | Err(_) => {}
                 }
                 prop_assert!(items <= text.split('\n').count(), "more items than lines");
             }

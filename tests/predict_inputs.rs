@@ -42,19 +42,20 @@ fn zeek_tsv_log_scores_the_query_column_and_carries_fields_through() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines.len(),
-        3,
-        "unset queries are skipped, the bad one reported: {out}"
+        4,
+        "one row per record: the unset query is `empty`, the bad one reported: {out}"
     );
     assert!(
         lines[0].starts_with("google.com\t")
             && lines[0].ends_with("\t1700000000.1\tC1\t10.0.0.1\tgoogle.com\tA\tNOERROR"),
         "{out}"
     );
+    assert_eq!(lines[1], "\t-\tempty\t1700000000.2\tC2\t10.0.0.2\t-\t-\t-");
     assert!(
-        lines[1].starts_with("xjwqkdpqoe.net\t") && lines[1].contains("\tdga\t"),
+        lines[2].starts_with("xjwqkdpqoe.net\t") && lines[2].contains("\tdga\t"),
         "{out}"
     );
-    assert!(lines[2].contains("error:"), "{out}");
+    assert!(lines[3].contains("error:"), "{out}");
 
     let out = stdout_of(&predict(&["--input", log.to_str().unwrap(), "--only-dga"]));
     let lines: Vec<&str> = out.lines().collect();
@@ -249,4 +250,87 @@ fn registrable_scope_and_allow_lists() {
     let missing = predict(&["--allow", "/no/such/list", "a.com"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read allow list"));
+}
+
+/// Every record line of every format gives exactly one row, in order, in TSV and in JSON: a
+/// score, `empty` (blank lines, Zeek's `-` and `(empty)`) or an error. Only comment and header
+/// lines (`#...`, a CSV header) give none.
+#[test]
+fn one_row_per_input_line_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    // (format, header lines, record lines)
+    let cases: [(&str, &str, &[&str]); 7] = [
+        (
+            "plain",
+            "",
+            &["google.com", "", "bad name!", "xjwqkdpqoe.net", "  "],
+        ),
+        (
+            "toplist",
+            "",
+            &["1,google.com", "", "2,xjwqkdpqoe.net", "x,y"],
+        ),
+        (
+            "bambenek",
+            "# feed\n",
+            &[
+                "xjwqkdpqoe.net,Domain used by Cryptolocker DGA for 13 Apr 2017,2017-04-13,http://x",
+                "",
+                "broken line",
+            ],
+        ),
+        (
+            "netlab360",
+            "# feed\n",
+            &["banjori\txjwqkdpqoe.net\ta\tb", "", "onefield"],
+        ),
+        (
+            "csv",
+            "domain,family\n",
+            &["google.com,", "", "xjwqkdpqoe.net,x", "\"open"],
+        ),
+        (
+            "jsonl",
+            "",
+            &[
+                r#"{"query": "google.com"}"#,
+                "",
+                r#"{"query": ""}"#,
+                "not json",
+                r#"{"x": 1}"#,
+            ],
+        ),
+        (
+            "zeek",
+            "#separator \\x09\n#fields\tts\tquery\n#types\ttime\tstring\n",
+            &[
+                "1.0\tgoogle.com",
+                "2.0\t-",
+                "3.0\t(empty)",
+                "",
+                "4.0\txjwqkdpqoe.net",
+            ],
+        ),
+    ];
+    for (format, header, records) in cases {
+        let text = format!("{header}{}\n", records.join("\n"));
+        let path = common::write(dir.path(), &format!("in.{format}"), &text);
+        let path = path.to_str().unwrap();
+        let tsv = stdout_of(&predict(&["--format", format, "--input", path]));
+        assert_eq!(tsv.lines().count(), records.len(), "{format} TSV:\n{tsv}");
+        let json = stdout_of(&predict(&["--format", format, "--input", path, "--json"]));
+        let rows: Vec<serde_json::Value> = json
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(rows.len(), records.len(), "{format} JSON:\n{json}");
+        // Rows come in input order, one per record line (header lines are numbered too).
+        let first = header.lines().count() as u64 + 1;
+        for (k, row) in rows.iter().enumerate() {
+            assert_eq!(row["line"], first + k as u64, "{format}: {row}");
+            if records[k].trim().is_empty() {
+                assert_eq!(row["empty"], true, "{format}: {row}");
+            }
+        }
+    }
 }

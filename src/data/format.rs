@@ -78,8 +78,11 @@ impl Class {
 /// What one line holds, before the name is normalised.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Line {
-    /// Blank, a comment, or a header: nothing to read.
+    /// A comment or a header: not a record, no row of output.
     Nothing,
+    /// A record with no name: a blank line, or Zeek's `-` / `(empty)` for the query. Scoring
+    /// gives it a row of its own (verdict `empty`), so output joins back to the input.
+    Empty,
     Record {
         name: String,
         family: Option<String>,
@@ -147,7 +150,10 @@ impl CsvColumns {
 pub fn parse_line(format: Format, line: &str, context: &LineContext) -> Line {
     let csv = context.csv.as_ref();
     let trimmed = line.trim();
-    if trimmed.is_empty() || trimmed.starts_with('#') {
+    if trimmed.is_empty() {
+        return Line::Empty;
+    }
+    if trimmed.starts_with('#') {
         return Line::Nothing;
     }
     let record = |name: &str, family: Option<String>, class: Option<Class>| Line::Record {
@@ -232,7 +238,7 @@ pub fn parse_line(format: Format, line: &str, context: &LineContext) -> Line {
             };
             match line.split('\t').nth(column) {
                 // Zeek writes unset fields as "-" and empty ones as "(empty)".
-                Some("-") | Some("(empty)") => Line::Nothing,
+                Some("-") | Some("(empty)") => Line::Empty,
                 Some(name) => record(name, None, None),
                 None => Line::Malformed(format!("fewer than {} tab-separated fields", column + 1)),
             }

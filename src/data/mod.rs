@@ -108,6 +108,8 @@ pub enum FeedItem {
         /// The whole line, so output can carry the input's own fields through.
         text: String,
     },
+    /// A record without a name (a blank line, Zeek's `-` or `(empty)`).
+    Empty { line: u64, text: String },
     /// The line is unusable; `text` is its (lossy) start.
     Bad {
         line: u64,
@@ -264,6 +266,7 @@ impl<R: BufRead> FeedReader<R> {
             }
             match format::parse_line(self.format, &text, &self.context) {
                 Line::Nothing => continue,
+                Line::Empty => return Some(Ok(FeedItem::Empty { line, text })),
                 Line::Record {
                     name,
                     family,
@@ -411,6 +414,8 @@ pub fn read_samples_with<R: BufRead>(
         })?;
         match item {
             FeedItem::Bad { line, reason, text } => report.skip(line, reason, &text),
+            // Nothing to learn from, and nothing wrong with the file either.
+            FeedItem::Empty { .. } => {}
             FeedItem::Record {
                 line,
                 name,
