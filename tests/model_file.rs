@@ -230,3 +230,39 @@ fn multiclass_models_keep_their_classes_and_refuse_a_mismatch() {
         }
     }
 }
+
+#[test]
+fn every_model_file_carries_its_scoring_contract() {
+    for file in ["endgame-default", "endgame-multiclass", "snowman-default"] {
+        let path = format!("{}/data/{file}.safetensors", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).unwrap();
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let header: serde_json::Value =
+            serde_json::from_str(&meta.metadata().as_ref().unwrap()["dga_lite"]).unwrap();
+        let contract = &header["contract"];
+        assert_eq!(contract["version"], 1, "{file}");
+        assert_eq!(contract["encode"]["padding_masked"], false, "{file}");
+        assert!(
+            contract["layers"].as_array().is_some_and(|l| !l.is_empty()),
+            "{file}"
+        );
+    }
+    // The gate activation is named exactly, Keras 2's hard sigmoid included.
+    let mut config = dga_lite::model::EndgameConfig {
+        embedding_dim: 3,
+        units: 2,
+        ..Default::default()
+    };
+    config.recurrent_activation = dga_lite::nn::RecurrentActivation::HardSigmoid;
+    let net = dga_lite::model::EndgameLstm::new(config, 5, &mut dga_lite::rng::Rng::new(1));
+    let vocab = dga_lite::encode::Vocab::from_chars(b"abc").unwrap();
+    let model = ModelFile::new(
+        dga_lite::model::file::Net::EndgameLstm(net),
+        vocab,
+        0.5,
+        Default::default(),
+    );
+    let header: serde_json::Value = serde_json::from_str(&model.header_json()).unwrap();
+    let gate = header["contract"]["gate"].as_str().unwrap();
+    assert!(gate.contains("clip(0.2 x + 0.5, 0, 1)"), "{gate}");
+}

@@ -294,6 +294,10 @@ struct Header {
     training: TrainingInfo,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     classes: Vec<String>,
+    /// How to score with this file from another framework (`model::contract`). Files
+    /// written before it existed lack it; the rules are the same.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    contract: serde_json::Value,
 }
 
 impl ModelFile {
@@ -436,6 +440,13 @@ impl ModelFile {
             threshold: self.threshold,
             training: self.training.clone(),
             classes: self.classes.clone(),
+            contract: super::contract::contract(
+                self.net.architecture(),
+                match &self.net {
+                    Net::EndgameLstm(net) => Some(net.config.recurrent_activation.name()),
+                    Net::SnowmanCnn(_) => None,
+                },
+            ),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Model architectures (composed from `nn` layers) and the model file.
 
+pub mod contract;
 pub mod embedded;
 pub mod endgame_lstm;
 pub mod file;

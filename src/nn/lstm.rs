@@ -23,6 +23,14 @@ pub enum RecurrentActivation {
 }
 
 impl RecurrentActivation {
+    /// The name in model files (`sigmoid`, `hard_sigmoid`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RecurrentActivation::Sigmoid => "sigmoid",
+            RecurrentActivation::HardSigmoid => "hard_sigmoid",
+        }
+    }
+
     pub fn apply(self, z: f32) -> f32 {
         match self {
             RecurrentActivation::Sigmoid => super::loss::sigmoid(z),
