@@ -26,6 +26,20 @@ fn stdout_error(e: io::Error) -> String {
     format!("cannot write to standard output: {e}")
 }
 
+/// A label in at most `width` characters: whole, or `…` and its end from a folder boundary,
+/// so a path keeps its file name rather than being cut mid-name.
+fn fit_path(label: &str, width: usize) -> String {
+    let chars: Vec<char> = label.chars().collect();
+    if chars.len() <= width {
+        return label.to_string();
+    }
+    let tail_start = chars.len() - (width - 1);
+    let from = (tail_start..chars.len())
+        .find(|&i| chars[i] == '/')
+        .unwrap_or(tail_start);
+    format!("…{}", chars[from..].iter().collect::<String>())
+}
+
 /// `1 name`, `2 names`: a count with the word that fits it.
 fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -753,21 +767,11 @@ fn run_eval(args: EvalArgs) -> Result<(), String> {
         );
         for (label, r) in &reports {
             let tpr = |k: &str| {
-                r.tpr_at_fpr
-                    .get(k)
-                    .copied()
-                    .flatten()
-                    .map_or("n/a".to_string(), |v| format!("{v:.4}"))
+                let fpr = k.parse::<f64>().unwrap_or(0.0);
+                r.tpr_text(fpr, k)
             };
             let auc = r.auc.map_or("n/a".to_string(), |v| format!("{v:.4}"));
-            let shown: String = label
-                .chars()
-                .rev()
-                .take(40)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
+            let shown = fit_path(label, 40);
             let (micro, macro_) = r.multiclass.as_ref().map_or(("-".into(), "-".into()), |m| {
                 (format!("{:.4}", m.micro_f1), format!("{:.4}", m.macro_f1))
             });

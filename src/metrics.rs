@@ -223,6 +223,27 @@ pub fn evaluate(
     }
 }
 
+impl Report {
+    /// Whether the benign names can measure a false-positive rate this fine: with n of them
+    /// the finest rate is 1/n, and a TPR "at" a finer FPR is only the TPR at no false positive.
+    pub fn resolves_fpr(&self, fpr: f64) -> bool {
+        fpr * self.n_benign as f64 >= 1.0
+    }
+
+    /// The TPR at a fixed FPR as text: four decimals, `n/a`, or `<1/N` when the sample does
+    /// not resolve that FPR.
+    pub fn tpr_text(&self, fpr: f64, key: &str) -> String {
+        if !self.resolves_fpr(fpr) {
+            return format!("<1/{}", self.n_benign);
+        }
+        self.tpr_at_fpr
+            .get(key)
+            .copied()
+            .flatten()
+            .map_or("n/a".to_string(), |v| format!("{v:.4}"))
+    }
+}
+
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
@@ -232,7 +253,15 @@ impl std::fmt::Display for Report {
             self.n, self.n_benign, self.n_dga
         )?;
         writeln!(f, "ROC AUC      {}", opt(self.auc))?;
-        for (_, key) in FPR_POINTS {
+        for (fpr, key) in FPR_POINTS {
+            if !self.resolves_fpr(fpr) {
+                writeln!(
+                    f,
+                    "TPR @ FPR {key:<7}not measured: {} benign names resolve FPR down to 1/{} only",
+                    self.n_benign, self.n_benign
+                )?;
+                continue;
+            }
             let tpr = self.tpr_at_fpr.get(key).copied().flatten();
             let thr = self.threshold_at_fpr.get(key).copied().flatten();
             let thr = thr.map_or(String::new(), |t| format!("  (threshold {t:.6})"));

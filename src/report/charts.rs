@@ -79,6 +79,10 @@ pub fn roc(series: &[RocSeries], n_benign: u64) -> String {
         13.0,
         "middle",
     );
+    let mut legend_y = top + 16.0;
+    // A fixed-FPR point is only measured when the benign sample can show that rate: with n
+    // benign names the finest false-positive rate is 1/n.
+    let finest_fpr = 1.0 / n_benign.max(1) as f64;
     for (i, s) in series.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         let points: Vec<(f64, f64)> = thin(s.curve, min_fpr)
@@ -87,6 +91,9 @@ pub fn roc(series: &[RocSeries], n_benign: u64) -> String {
             .collect();
         svg.polyline(&points, colour, 2.0);
         for (fpr, key) in FPR_POINTS {
+            if !s.report.resolves_fpr(fpr) {
+                continue;
+            }
             if let Some(Some(tpr)) = s.report.tpr_at_fpr.get(key) {
                 svg.circle(
                     (x.at(fpr), y.at(*tpr)),
@@ -108,39 +115,56 @@ pub fn roc(series: &[RocSeries], n_benign: u64) -> String {
                 s.label, s.report.threshold, s.report.recall, fpr
             ),
         );
-        let ly = top + 16.0 + 34.0 * i as f64;
+        let ly = legend_y;
         svg.line((w - right + 12.0, ly), (w - right + 36.0, ly), colour, 3.0);
-        svg.text(
-            (w - right + 42.0, ly + 4.0),
-            &short(s.label, 22),
-            11.0,
-            "start",
-        );
+        let lines = wrap(s.label, LEGEND_CHARS, LEGEND_LINES);
+        for (k, line) in lines.iter().enumerate() {
+            svg.text(
+                (w - right + 42.0, ly + 4.0 + 13.0 * k as f64),
+                line,
+                11.0,
+                "start",
+            );
+        }
         let auc = s.report.auc.map_or("n/a".into(), |a| format!("{a:.4}"));
         svg.text(
-            (w - right + 42.0, ly + 18.0),
+            (w - right + 42.0, ly + 4.0 + 13.0 * lines.len() as f64),
             &format!("AUC {auc}"),
             11.0,
             "start",
         );
+        legend_y += 21.0 + 13.0 * lines.len() as f64;
     }
-    let ly = top + 16.0 + 34.0 * series.len() as f64;
+    let ly = legend_y;
     svg.text(
         (w - right + 12.0, ly + 4.0),
         "big dot: model threshold",
         10.0,
         "start",
     );
+    let resolved: Vec<&str> = FPR_POINTS
+        .iter()
+        .filter(|(fpr, _)| *fpr >= finest_fpr)
+        .map(|(_, key)| *key)
+        .collect();
     svg.text(
         (w - right + 12.0, ly + 18.0),
-        "small dots: FPR 1e-2, 1e-3, 1e-4",
+        &format!("small dots: FPR {}", resolved.join(", ")),
         10.0,
         "start",
     );
+    if resolved.len() < FPR_POINTS.len() {
+        svg.text(
+            (w - right + 12.0, ly + 32.0),
+            &format!("(finest FPR here: 1/{n_benign})"),
+            10.0,
+            "start",
+        );
+    }
     svg.finish()
 }
 
-/// The last `n` characters of a label (paths keep their file name).
+/// The last `n` characters of a short name (a family or class name).
 fn short(label: &str, n: usize) -> String {
     let count = label.chars().count();
     if count <= n {
@@ -150,20 +174,79 @@ fn short(label: &str, n: usize) -> String {
     format!("…{tail}")
 }
 
-/// Score histograms of benign and DGA names (share of each class per bin, log scale), with
-/// the threshold marked.
+/// Characters per legend line, and lines per label.
+const LEGEND_CHARS: usize = 24;
+const LEGEND_LINES: usize = 3;
+
+/// A label in lines of at most `width` characters, broken after `/`, `-`, `_`, `.` or a
+/// space where it can be, at most `lines` lines; a label that still does not fit loses its
+/// middle (`…`), so both the start and the file name stay readable.
+pub fn wrap(label: &str, width: usize, lines: usize) -> Vec<String> {
+    let chars: Vec<char> = label.chars().collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut start = 0;
+    while start < chars.len() {
+        let end = (start + width).min(chars.len());
+        let cut = if end == chars.len() {
+            end
+        } else {
+            (start + 1..end)
+                .rev()
+                .find(|&i| matches!(chars[i - 1], '/' | '-' | '_' | '.' | ' '))
+                .unwrap_or(end)
+        };
+        out.push(
+            chars[start..cut]
+                .iter()
+                .collect::<String>()
+                .trim()
+                .to_string(),
+        );
+        start = cut;
+    }
+    if out.len() > lines {
+        // Keep the first lines and the end of the label.
+        let tail: String = chars[chars.len().saturating_sub(width - 1)..]
+            .iter()
+            .collect();
+        out.truncate(lines - 1);
+        out.push(format!("…{tail}"));
+    }
+    out
+}
+
+/// The log-odds axis of the score histogram: ln(p / (1 - p)) from -LOGIT_SPAN to +LOGIT_SPAN
+/// (p from 4.5e-5 to 0.999955); scores beyond fall in the end bins. On a probability axis the
+/// operating thresholds (0.99 and up) all sit in the last bar.
+const LOGIT_SPAN: f64 = 10.0;
+
+fn logit(p: f64) -> f64 {
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    (p / (1.0 - p)).ln().clamp(-LOGIT_SPAN, LOGIT_SPAN)
+}
+
+fn from_logit(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Score histograms of benign and DGA names (share of each class per bin, log scale) on a
+/// log-odds score axis, with the threshold marked.
 pub fn histogram(benign: &[f32], dga: &[f32], threshold: f32) -> String {
     const BINS: usize = 50;
     let (w, h) = (760.0, 300.0);
     let (left, right, top, bottom) = (70.0, 130.0, 20.0, 50.0);
+    let bin_of = |s: f32| {
+        let z = logit(s as f64);
+        (((z + LOGIT_SPAN) / (2.0 * LOGIT_SPAN) * BINS as f64) as usize).min(BINS - 1)
+    };
     let shares = |scores: &[f32]| {
         let mut bins = [0u64; BINS];
         for &s in scores {
-            bins[((s.clamp(0.0, 1.0) * BINS as f32) as usize).min(BINS - 1)] += 1;
+            bins[bin_of(s)] += 1;
         }
         bins.map(|n| n as f64 / scores.len().max(1) as f64)
     };
-    let x = Scale::linear((0.0, 1.0), (left, w - right));
+    let x = Scale::linear((-LOGIT_SPAN, LOGIT_SPAN), (left, w - right));
     let y = Scale::log((1e-5, 1.0), (h - bottom, top));
     let mut svg = Svg::new(w, h);
     for decade in -5..=0 {
@@ -171,16 +254,15 @@ pub fn histogram(benign: &[f32], dga: &[f32], threshold: f32) -> String {
         svg.line((left, py), (w - right, py), "#eeeeee", 1.0);
         svg.text((left - 6.0, py + 4.0), &format!("1e{decade}"), 11.0, "end");
     }
-    for tick in 0..=10 {
-        let v = tick as f64 / 10.0;
-        svg.text(
-            (x.at(v), h - bottom + 16.0),
-            &format!("{v:.1}"),
-            11.0,
-            "middle",
-        );
+    for p in [
+        "0.0001", "0.001", "0.01", "0.1", "0.5", "0.9", "0.99", "0.999", "0.9999",
+    ] {
+        let px = x.at(logit(p.parse().expect("a number")));
+        svg.line((px, top), (px, h - bottom), "#f2f2f2", 1.0);
+        svg.text((px, h - bottom + 16.0), p, 11.0, "middle");
     }
     let bin_w = (w - right - left) / BINS as f64;
+    let edge = |b: usize| from_logit(-LOGIT_SPAN + 2.0 * LOGIT_SPAN * b as f64 / BINS as f64);
     for (class, scores, colour, offset) in [
         ("benign", benign, BENIGN_COLOUR, 0.0),
         ("DGA", dga, DGA_COLOUR, 0.5),
@@ -191,6 +273,11 @@ pub fn histogram(benign: &[f32], dga: &[f32], threshold: f32) -> String {
             }
             let x0 = left + b as f64 * bin_w + offset * bin_w;
             let top_y = y.at(share.max(1e-5));
+            let (lo, hi) = match b {
+                0 => (0.0, edge(1)),
+                _ if b == BINS - 1 => (edge(b), 1.0),
+                _ => (edge(b), edge(b + 1)),
+            };
             svg.rect(
                 x0,
                 top_y,
@@ -198,15 +285,13 @@ pub fn histogram(benign: &[f32], dga: &[f32], threshold: f32) -> String {
                 h - bottom - top_y,
                 colour,
                 Some(&format!(
-                    "{class}: {:.1}% of names score in [{:.2}, {:.2})",
+                    "{class}: {:.1}% of names score in [{lo:.6}, {hi:.6})",
                     share * 100.0,
-                    b as f64 / BINS as f64,
-                    (b + 1) as f64 / BINS as f64
                 )),
             );
         }
     }
-    let tx = x.at(threshold as f64);
+    let tx = x.at(logit(threshold as f64));
     svg.dashed_line((tx, top), (tx, h - bottom), "black");
     svg.text(
         (tx, top - 4.0),
@@ -218,7 +303,7 @@ pub fn histogram(benign: &[f32], dga: &[f32], threshold: f32) -> String {
     svg.line((left, top), (left, h - bottom), "black", 1.0);
     svg.text(
         ((left + w - right) / 2.0, h - 12.0),
-        "score (probability of DGA)",
+        "score (probability of DGA), on a log-odds axis",
         13.0,
         "middle",
     );
@@ -400,5 +485,41 @@ pub fn confusion_of(report: &Report) -> (Vec<String>, Vec<Vec<u64>>) {
             classes, confusion, ..
         }) => (classes.clone(), confusion.clone()),
         None => binary_confusion(report),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_wrap_at_path_separators_and_lose_only_their_middle() {
+        assert_eq!(
+            wrap("the embedded default model", 24, 3),
+            ["the embedded default", "model"]
+        );
+        assert_eq!(
+            wrap("/data/models/endgame-v2.safetensors", 24, 3),
+            ["/data/models/endgame-", "v2.safetensors"]
+        );
+        let long = "/a/very/long/folder/name/that/keeps/going/and/going/model.safetensors";
+        let lines = wrap(long, 24, 3);
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("/a/very/"));
+        assert!(lines[2].starts_with('…') && lines[2].ends_with("model.safetensors"));
+        assert!(lines.iter().all(|l| l.chars().count() <= 24));
+    }
+
+    #[test]
+    fn histogram_bins_separate_scores_near_one() {
+        // 0.995 and 0.99999 fell in one bar on a probability axis; on log odds they do not.
+        let svg = histogram(&[0.995], &[0.99999], 0.999);
+        let bars: Vec<&str> = svg.matches("score in [").collect();
+        assert_eq!(bars.len(), 2);
+        assert!(
+            svg.contains("benign: 100.0% of names score in [0.99"),
+            "{svg}"
+        );
+        assert!(!svg.contains("score in [0.980000, 1.000000)"), "{svg}");
     }
 }

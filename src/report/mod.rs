@@ -15,6 +15,19 @@ fn cell(v: Option<f64>) -> String {
     v.map_or("n/a".into(), |v| format!("{v:.4}"))
 }
 
+/// A label escaped for HTML, with line-break opportunities after `/`, `-`, `_` and `.`, so a
+/// long path wraps at its folders instead of running out of the table.
+fn breakable(label: &str) -> String {
+    let mut out = String::new();
+    for c in label.chars() {
+        out.push_str(&escape(&c.to_string()));
+        if matches!(c, '/' | '-' | '_' | '.') {
+            out.push_str("<wbr>");
+        }
+    }
+    out
+}
+
 /// The headline table: one row per model.
 fn headline(evals: &[Evaluation]) -> String {
     let mut t =
@@ -28,18 +41,28 @@ fn headline(evals: &[Evaluation]) -> String {
         let _ = write!(
             t,
             "<tr><td>{}</td><td>{} ({} / {})</td><td>{}</td>",
-            escape(&e.label),
+            breakable(&e.label),
             r.n,
             r.n_benign,
             r.n_dga,
             cell(r.auc)
         );
-        for (_, key) in FPR_POINTS {
-            let _ = write!(
-                t,
-                "<td>{}</td>",
-                cell(r.tpr_at_fpr.get(key).copied().flatten())
-            );
+        for (fpr, key) in FPR_POINTS {
+            // With n benign names the finest false-positive rate is 1/n: a finer point is not
+            // measured, whatever the curve says there.
+            if !r.resolves_fpr(fpr) {
+                let _ = write!(
+                    t,
+                    "<td title=\"{} benign names resolve FPR down to 1/{} only\">below 1/{}</td>",
+                    r.n_benign, r.n_benign, r.n_benign
+                );
+            } else {
+                let _ = write!(
+                    t,
+                    "<td>{}</td>",
+                    cell(r.tpr_at_fpr.get(key).copied().flatten())
+                );
+            }
         }
         let (micro, macro_) = r
             .multiclass
@@ -164,7 +187,7 @@ pub fn render(title: &str, samples: &[Sample], evals: &[Evaluation]) -> String {
 body {{ font-family: sans-serif; margin: 24px; color: #222; }}
 table {{ border-collapse: collapse; font-size: 13px; margin: 8px 0; }}
 th, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
-th:first-child, td:first-child {{ text-align: left; }}
+th:first-child, td:first-child {{ text-align: left; max-width: 320px; overflow-wrap: anywhere; }}
 section {{ margin-bottom: 28px; }}
 h2 {{ font-size: 17px; }}
 </style></head>
@@ -175,4 +198,42 @@ h2 {{ font-size: 17px; }}
         escape(title),
         env!("CARGO_PKG_VERSION")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fpr_points_the_sample_cannot_resolve_are_not_reported_as_measured() {
+        // 3,000 benign names: FPR 1e-3 is measured (3 false positives), 1e-4 is not.
+        let n = 3000;
+        let mut scores: Vec<f32> = (0..n).map(|i| i as f32 / n as f32 * 0.5).collect();
+        let mut positive = vec![false; n];
+        scores.extend((0..500).map(|i| 0.5 + i as f32 / 1000.0));
+        positive.extend(std::iter::repeat_n(true, 500));
+        let families = vec![None; scores.len()];
+        let report = metrics::evaluate(&scores, &positive, &families, 0.5);
+        let evaluation = Evaluation {
+            label: "m".into(),
+            report,
+            scores: scores.clone(),
+            classes: vec![],
+            truth: vec![],
+            predicted: vec![],
+        };
+        let table = headline(std::slice::from_ref(&evaluation));
+        assert_eq!(table.matches("below 1/3000").count(), 1, "{table}");
+        let curve = metrics::roc_curve(&scores, &positive);
+        let svg = charts::roc(
+            &[charts::RocSeries {
+                label: "m",
+                curve: &curve,
+                report: &evaluation.report,
+            }],
+            n as u64,
+        );
+        assert!(svg.contains("at FPR 0.001"), "{svg}");
+        assert!(!svg.contains("at FPR 0.0001"), "{svg}");
+    }
 }
