@@ -23,3 +23,4 @@ pub mod scope;
 #[cfg(feature = "server")]
 pub mod serve;
 pub mod train;
+pub mod words;

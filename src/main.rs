@@ -9,6 +9,7 @@ use dga_lite::scope::{AllowList, Scope};
 #[cfg(feature = "server")]
 use dga_lite::serve;
 use dga_lite::train::{self, Architecture, TrainOptions};
+use dga_lite::words::count;
 use dga_lite::{bench, evaluate, metrics};
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -38,11 +39,6 @@ fn fit_path(label: &str, width: usize) -> String {
         .find(|&i| chars[i] == '/')
         .unwrap_or(tail_start);
     format!("…{}", chars[from..].iter().collect::<String>())
-}
-
-/// `1 name`, `2 names`: a count with the word that fits it.
-fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// A clap parser for an integer flag in `LO..=HI`; the message names the allowed range.
@@ -99,11 +95,14 @@ const MAX_THREADS: usize = 1024;
     version,
     about = "Tell machine-generated (DGA) domain names from real ones.",
     long_about = "Tell machine-generated (DGA) domain names from real ones.\n\n\
-        Train the Endgame LSTM on benign and DGA feeds, evaluate it on held-out names, and \
-        score names from the command line, a file or standard input.\n\n\
+        Train the Endgame LSTM (binary or multiclass) or the Snowman CNN on benign and DGA \
+        feeds, evaluate models on held-out names, score names from the command line, a file \
+        or standard input, and serve scores over HTTP.\n\n\
         Inputs may be plain lists (one name per line), top-site lists (rank,domain), the \
-        Bambenek DGA feed, the 360 Netlab DGA feed, or CSV with a `domain` header column \
-        (and optionally `family` or `label`); the format is detected, or set with --format.",
+        Bambenek DGA feed, the 360 Netlab DGA feed, CSV with a `domain` header column (and \
+        optionally `family` or `label`), JSON lines (Zeek's JSON dns.log among them) or a \
+        Zeek dns.log (TSV with a #fields header); gzip is detected. The format is detected \
+        per file, or set with --format.",
     after_help = "Examples:\n  \
         dga-lite train --benign top-1m.csv --dga dga.csv --max-per-class 100000 --epochs 10 --out model.safetensors\n  \
         dga-lite eval --model model.safetensors --benign more-benign.csv --dga more-dga.csv\n  \
@@ -127,6 +126,13 @@ enum Command {
     /// Serve scores over HTTP (Snowman-compatible /model, JSON /v1/score, /metrics).
     #[cfg(feature = "server")]
     Serve(ServeArgs),
+    /// (Not in this build: it was built without the HTTP server.)
+    #[cfg(not(feature = "server"))]
+    #[command(hide = true)]
+    Serve {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
     /// Measure training and scoring speed beside a PyTorch peer on the same names.
     Bench(BenchArgs),
     /// Inspect a model: `dga-lite model info [--model M]` prints its card.
@@ -644,17 +650,17 @@ fn run_model_info(model: Option<PathBuf>, json: bool) -> Result<(), String> {
     }
     out!("trained with  {}", t.command.join(" "));
     out!(
-        "seed          {}; {} epochs run, best epoch {}",
+        "seed          {}; {} run, best epoch {}",
         t.seed,
-        t.epochs_run,
+        count(t.epochs_run as u64, "epoch"),
         t.best_epoch
     );
     for input in &t.inputs {
         out!(
-            "input         {} ({:?}, {} names, sha256 {})",
+            "input         {} ({:?}, {}, sha256 {})",
             input.path,
             input.class,
-            input.names,
+            count(input.names, "name"),
             input.sha256
         );
     }
@@ -725,7 +731,10 @@ fn run_eval(args: EvalArgs) -> Result<(), String> {
         evaluations.push(evaluation);
     }
     if let Some(file) = &args.report {
-        let title = format!("dga-lite evaluation of {} names", samples.len());
+        let title = format!(
+            "dga-lite evaluation of {}",
+            count(samples.len() as u64, "name")
+        );
         let html = dga_lite::report::render(&title, &samples, &evaluations);
         dga_lite::atomic_file::write_atomically(file, html.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
@@ -849,8 +858,8 @@ fn run_predict(args: PredictArgs) -> Result<(), String> {
     out.flush().map_err(stdout_error)?;
     if summary.invalid > 0 || summary.allowed > 0 || summary.empty > 0 {
         eprintln!(
-            "{}, {} flagged as DGA, {} allowed, {} invalid, {} empty",
-            count(summary.scored, "name scored", "names scored"),
+            "{} scored, {} flagged as DGA, {} allowed, {} invalid, {} empty",
+            count(summary.scored, "name"),
             summary.flagged,
             summary.allowed,
             summary.invalid,
@@ -1191,6 +1200,12 @@ fn main() -> ExitCode {
         Command::Bench(args) => run_bench(args),
         #[cfg(feature = "server")]
         Command::Serve(args) => run_serve(args),
+        #[cfg(not(feature = "server"))]
+        Command::Serve { .. } => Err(
+            "this build has no HTTP server (it was built with --no-default-features, the lean \
+             sensor build); build with the default features for `serve`: cargo build --release"
+                .into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -553,8 +553,8 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         for (class, samples) in replayed.into_iter().enumerate() {
             let which = if class == 0 { "benign" } else { "DGA" };
             eprintln!(
-                "replay: {} {which} names from the parent's training data",
-                samples.len()
+                "replay: {} from the parent's training data",
+                crate::words::count(samples.len() as u64, &format!("{which} name"))
             );
             by_class[class].extend(samples);
         }
@@ -579,8 +579,8 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         .collect();
     if !in_both.is_empty() {
         eprintln!(
-            "{} names appear as both benign and DGA; dropped from both",
-            in_both.len()
+            "{} in both benign and DGA inputs; dropped from both",
+            crate::words::count(in_both.len() as u64, "name")
         );
         for samples in by_class.iter_mut() {
             samples.retain(|s| !in_both.contains(&s.name));
@@ -1053,7 +1053,8 @@ fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
                 && epoch - best_epoch >= patience
             {
                 eprintln!(
-                    "early stop: no better validation score for {patience} epochs; keeping epoch {best_epoch}"
+                    "early stop: no better validation score for {}; keeping epoch {best_epoch}",
+                    crate::words::count(patience as u64, "epoch")
                 );
                 state.stopped = true;
             }

@@ -80,8 +80,11 @@ impl std::fmt::Display for ReadReport {
         let format = self.format.map_or("?", Format::name);
         write!(
             f,
-            "{}: format {format}, {} lines, {} names read, {} skipped",
-            self.source, self.lines, self.accepted, self.skipped
+            "{}: format {format}, {}, {} read, {} skipped",
+            self.source,
+            crate::words::count(self.lines, "line"),
+            crate::words::count(self.accepted, "name"),
+            self.skipped
         )?;
         for bad in &self.examples {
             write!(f, "\n  line {}: {} ({:?})", bad.line, bad.reason, bad.text)?;

@@ -285,8 +285,8 @@ pub fn parse_score_body(body: &[u8], max_names: usize) -> Result<BodyItems, ApiE
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
-                "{} names in one request; at most {max_names}",
-                domains.len()
+                "{} in one request; at most {max_names}",
+                crate::words::count(domains.len() as u64, "name")
             ),
         ));
     }
