@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks examples/numpy_scorer.py against dga-lite on every shipped model: the same names
+"""Checks examples/numpy_scorer.py against dga-lite on every shipped model (and runs the README's Python snippets): the same names
 (generated: word-like and random, short and over 75 characters, upper case, a trailing dot,
 characters outside a vocabulary, invalid ones) must get the same scores within 1e-5 and, for
 the multiclass model, the same family. Run by .ci/run with NumPy in its virtual environment:
@@ -36,6 +36,20 @@ def names():
     return out
 
 
+def check_readme_python():
+    """Runs the README's Python snippets on the shipped default model (they need the
+    `safetensors` package, which .ci/run installs beside NumPy)."""
+    import re
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    model = os.path.join(ROOT, "data", "endgame-default.safetensors")
+    for block in re.findall(r"```python\n(.*?)```", readme, re.S):
+        scope = {}
+        exec(block.replace('"model.safetensors"', repr(model)), scope)
+        assert scope["header"]["architecture"] == "endgame-lstm", scope["header"]
+        assert scope["kernel"].shape == (128, 512), scope["kernel"].shape
+        print("README Python snippet: ran, header and kernel as documented")
+
+
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target/release/dga-lite")
     batch = names()
@@ -67,6 +81,7 @@ def main():
             print(f"{model}: {len(batch)} names, worst |dga-lite - numpy| = {worst:.2e}")
             worst_all = max(worst_all, worst)
     print(f"numpy reference scorer agrees with dga-lite within {TOLERANCE} (worst {worst_all:.2e})")
+    check_readme_python()
 
 
 if __name__ == "__main__":
