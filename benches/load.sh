@@ -3,9 +3,12 @@
 # (benches/peer_flask.py) serving the same model file, measured with wrk on loopback in one
 # run. Bounded: each measurement lasts DURATION seconds.
 #
+# Each dga-lite scoring row is printed beside GET /healthz at the same connection count (the
+# HTTP stack's own ceiling in the same run), with the ratio.
+#
 # Usage: benches/load.sh MODEL.safetensors [PYTHON] [DURATION]
 #   needs: wrk (apt-get install wrk), a release build (cargo build --release),
-#          PYTHON with torch, flask, safetensors and numpy.
+#          PYTHON with torch, flask, safetensors and numpy (PYTHON=none: dga-lite only).
 set -euo pipefail
 model=${1:?usage: benches/load.sh MODEL.safetensors [PYTHON] [DURATION]}
 python=${2:-python3}
@@ -43,29 +46,44 @@ wrk.body = '{body}'
 """)
 PY
 
-./target/release/dga-lite serve --model "$model" --listen 127.0.0.1:18181 --max-connections 1024 2>"$work/ours.log" &
-"$python" benches/peer_flask.py "$model" 18182 2 >"$work/peer.log" 2>&1 &
-for port in 18181 18182; do
+# Every wrk connection comes from 127.0.0.1: the per-address cap is lifted to the global one.
+./target/release/dga-lite serve --model "$model" --listen 127.0.0.1:18181 --max-connections 1024 --max-connections-per-client 1024 2>"$work/ours.log" &
+servers="dga-lite flask"
+ports="18181 18182"
+if [ "$python" = none ]; then
+  servers="dga-lite"
+  ports="18181"
+else
+  "$python" benches/peer_flask.py "$model" 18182 2 >"$work/peer.log" 2>&1 &
+fi
+for port in $ports; do
   for _ in $(seq 1 100); do
     curl -s "http://127.0.0.1:$port/v1/score?domain=warm.up" >/dev/null 2>&1 && break
     sleep 0.2
   done
 done
 
-printf '%-10s %-14s %6s %12s %12s %10s %10s\n' server request conns "requests/s" "names/s" p50 p99
-for kind in single batch; do
-  per=1; [ "$kind" = batch ] && per=100
+printf '' >"$work/healthz.lua"
+printf '%-10s %-14s %6s %12s %12s %10s %10s %9s\n' server request conns "requests/s" "names/s" p50 p99 "/healthz"
+declare -A healthz
+for kind in healthz single batch; do
+  per=1; [ "$kind" = batch ] && per=100; [ "$kind" = healthz ] && per=0
   for conns in 1 16 64; do
-    for server in dga-lite flask; do
+    for server in $servers; do
+      [ "$kind" = healthz ] && [ "$server" = flask ] && continue
       port=18181; [ "$server" = flask ] && port=18182
       threads=2; [ "$conns" -lt 2 ] && threads=1
-      out=$(wrk -t "$threads" -c "$conns" -d "${duration}s" --timeout 10s --latency -s "$work/$kind.lua" "http://127.0.0.1:$port" 2>&1)
+      out=$(wrk -t "$threads" -c "$conns" -d "${duration}s" --timeout 10s --latency -s "$work/$kind.lua" "http://127.0.0.1:$port/healthz" 2>&1)
       rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
       p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
       p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
       errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')
       names=$(python3 -c "print(round(float('${rps:-0}') * $per))")
-      printf '%-10s %-14s %6s %12s %12s %10s %10s %s\n' "$server" "$kind x$per" "$conns" "$rps" "$names" "$p50" "$p99" "$errors"
+      [ "$kind" = healthz ] && healthz[$conns]=$rps
+      ratio=$(python3 -c "h=float('${healthz[$conns]:-0}'); print(f'{float(\"${rps:-0}\") / h:.0%}' if h else '-')")
+      [ "$server" = flask ] && ratio="-"
+      printf '%-10s %-14s %6s %12s %12s %10s %10s %9s %s\n' "$server" "$kind x$per" "$conns" "$rps" "$names" "$p50" "$p99" "$ratio" "$errors"
     done
   done
 done
+echo "/healthz: the row's requests/s over GET /healthz's at the same connections, same run."

@@ -395,7 +395,7 @@ struct ServeArgs {
     max_connections: usize,
     /// Most simultaneous connections from one client address, so a few slow or hostile
     /// clients cannot take every connection; more get 503 at once.
-    #[arg(long, default_value_t = 64, value_parser = int_in::<1, { serve::MAX_CONNECTIONS }>)]
+    #[arg(long, default_value_t = 128, value_parser = int_in::<1, { serve::MAX_CONNECTIONS }>)]
     max_connections_per_client: usize,
     /// Seconds a client has to send its request headers, and again its body.
     #[arg(long, default_value_t = 5, value_parser = int_in::<1, { serve::MAX_TIMEOUT_S }>)]

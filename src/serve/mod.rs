@@ -67,7 +67,7 @@ impl Default for ServeConfig {
             body_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             max_connections: 512,
-            max_connections_per_client: 64,
+            max_connections_per_client: 128,
             queue_timeout: Duration::from_secs(2),
             batch_wait: Duration::from_millis(1),
             max_batch: 4096,
