@@ -563,10 +563,25 @@ fn metric(addr: SocketAddr, line_start: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Waits (up to 20 s) until at least `names` names wait for the scorer or are being scored.
+fn wait_until_queued(addr: SocketAddr, names: usize) {
+    let started = std::time::Instant::now();
+    while metric(addr, "dga_lite_queued_names") < names as f64 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the large request never reached the scorer"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn a_client_that_never_reads_its_answers_is_cut_by_the_idle_timeout() {
     let server = start(ServeConfig {
         idle_timeout: Duration::from_millis(600),
+        // Longer than the idle timeout, so the cut is the idle timer's (hyper's header timer
+        // could otherwise end a connection stuck in the middle of pipelined requests first).
+        header_timeout: Duration::from_secs(30),
         max_connections_per_client: 1,
         ..test_config()
     });
@@ -717,7 +732,7 @@ fn requests_that_wait_past_the_queue_timeout_get_503_with_retry_after() {
         )
         .status
     });
-    std::thread::sleep(Duration::from_millis(150));
+    wait_until_queued(addr, 50_000);
     // ...so small requests queued behind it wait past the queue timeout.
     let small: Vec<_> = (0..4)
         .map(|_| {
@@ -837,7 +852,7 @@ fn a_large_request_is_scored_in_pieces_and_small_ones_pass_it() {
         );
         (reply, std::time::Instant::now())
     });
-    std::thread::sleep(Duration::from_millis(150));
+    wait_until_queued(addr, 1);
     let reply = request(addr, "GET", "/v1/score?domain=google.com", None, b"");
     let small_done = std::time::Instant::now();
     assert_eq!(reply.status, 200);

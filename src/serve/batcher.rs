@@ -129,6 +129,11 @@ impl Batcher {
         }
     }
 
+    /// Names waiting for the scorer or being scored now (requests scored inline not counted).
+    pub fn queued_names(&self) -> usize {
+        self.queued_names.load(Ordering::Relaxed)
+    }
+
     /// Output probabilities of normalised names (`[n, outputs]` row-major, see
     /// `ModelFile::probabilities`), sharing a batch with concurrent requests.
     pub async fn probabilities(
