@@ -40,7 +40,7 @@ pub enum ModelError {
     },
     #[error("{path} is not a dga-lite model: {why}")]
     Foreign { path: String, why: String },
-    #[error("{path} is damaged (truncated or corrupt): {why}")]
+    #[error("{path} is damaged (corrupt or inconsistent): {why}")]
     Corrupt { path: String, why: String },
     #[error("{path} is truncated: {why} (copy the model again)")]
     Truncated { path: String, why: String },
