@@ -775,10 +775,7 @@ fn run_eval(args: EvalArgs) -> Result<(), String> {
             "macroF1"
         );
         for (label, r) in &reports {
-            let tpr = |k: &str| {
-                let fpr = k.parse::<f64>().unwrap_or(0.0);
-                r.tpr_text(fpr, k)
-            };
+            let [t2, t3, t4] = metrics::FPR_POINTS.map(|(fpr, key)| r.tpr_text(fpr, key));
             let auc = r.auc.map_or("n/a".to_string(), |v| format!("{v:.4}"));
             let shown = fit_path(label, 40);
             let (micro, macro_) = r.multiclass.as_ref().map_or(("-".into(), "-".into()), |m| {
@@ -786,9 +783,9 @@ fn run_eval(args: EvalArgs) -> Result<(), String> {
             });
             out!(
                 "{shown:<40} {auc:>8} {:>10} {:>10} {:>10} {:>9.4} {:>9.4} {micro:>9} {macro_:>9}",
-                tpr("0.01"),
-                tpr("0.001"),
-                tpr("0.0001"),
+                t2,
+                t3,
+                t4,
                 r.accuracy,
                 r.f1
             );

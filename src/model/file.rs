@@ -53,11 +53,12 @@ pub enum ModelError {
 /// Checks that the file holds exactly the tensors `shapes` names, as F32 of those shapes,
 /// before anything is allocated from the header's numbers: a header that asks for a huge
 /// network without the bytes to back it is refused here, in time proportional to the file.
-fn check_tensors(
+/// Returns the tensors in `shapes` order.
+fn check_tensors<'a>(
     shapes: &[(&'static str, Vec<usize>)],
-    tensors: &SafeTensors,
+    tensors: &'a SafeTensors,
     corrupt: &dyn Fn(String) -> ModelError,
-) -> Result<(), ModelError> {
+) -> Result<Vec<TensorView<'a>>, ModelError> {
     if tensors.len() != shapes.len() {
         return Err(corrupt(format!(
             "{} tensors, expected {} for this architecture",
@@ -65,36 +66,33 @@ fn check_tensors(
             shapes.len()
         )));
     }
-    for (name, shape) in shapes {
-        let view = tensors
-            .tensor(name)
-            .map_err(|_| corrupt(format!("tensor {name} is missing")))?;
-        if view.dtype() != Dtype::F32 || view.shape() != shape.as_slice() {
-            return Err(corrupt(format!(
-                "tensor {name} is {:?} {:?}, expected F32 {shape:?}",
-                view.dtype(),
-                view.shape()
-            )));
-        }
-    }
-    Ok(())
+    shapes
+        .iter()
+        .map(|(name, shape)| {
+            let view = tensors
+                .tensor(name)
+                .map_err(|_| corrupt(format!("tensor {name} is missing")))?;
+            if view.dtype() != Dtype::F32 || view.shape() != shape.as_slice() {
+                return Err(corrupt(format!(
+                    "tensor {name} is {:?} {:?}, expected F32 {shape:?}",
+                    view.dtype(),
+                    view.shape()
+                )));
+            }
+            Ok(view)
+        })
+        .collect()
 }
 
-/// Copies the file's tensors (already checked by `check_tensors`) into `net`, refusing NaN
-/// and infinity.
+/// Copies checked tensors (from `check_tensors`, in the network's order) into `net`, refusing
+/// NaN and infinity.
 fn fill_tensors<N: Network>(
     net: &mut N,
-    shapes: Vec<(&'static str, Vec<usize>)>,
-    tensors: &SafeTensors,
+    views: &[TensorView],
     corrupt: &dyn Fn(String) -> ModelError,
 ) -> Result<(), ModelError> {
-    for ((name, _), dest) in shapes.into_iter().zip(net.tensors_mut()) {
-        let view = tensors
-            .tensor(name)
-            .map_err(|_| corrupt(format!("tensor {name} is missing")))?;
-        if view.data().len() != dest.len() * 4 {
-            return Err(corrupt(format!("tensor {name} has the wrong size")));
-        }
+    let names: Vec<&'static str> = net.tensors().iter().map(|(name, _)| *name).collect();
+    for ((view, dest), name) in views.iter().zip(net.tensors_mut()).zip(names) {
         for (d, chunk) in dest.iter_mut().zip(view.data().chunks_exact(4)) {
             *d = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
         }
@@ -103,6 +101,15 @@ fn fill_tensors<N: Network>(
         }
     }
     Ok(())
+}
+
+/// A config's dropout rate, which must be in [0, 1).
+fn check_dropout(dropout: f32, corrupt: &dyn Fn(String) -> ModelError) -> Result<(), ModelError> {
+    if (0.0..1.0).contains(&dropout) {
+        Ok(())
+    } else {
+        Err(corrupt(format!("dropout {dropout} is not in [0, 1)")))
+    }
 }
 
 /// Whether bytes that safetensors could not read are a safetensors file cut short: the
@@ -584,20 +591,15 @@ impl ModelFile {
                         "implausible layer sizes (each must be 1 to {MAX_WIDTH})"
                     )));
                 }
-                if !(0.0..1.0).contains(&config.dropout) {
-                    return Err(corrupt(format!(
-                        "dropout {} is not in [0, 1)",
-                        config.dropout
-                    )));
-                }
+                check_dropout(config.dropout, &corrupt)?;
                 let multiclass = arch == "endgame-lstm-multiclass";
                 if multiclass != (config.outputs > 1) {
                     return Err(corrupt(format!("{arch} with {} outputs", config.outputs)));
                 }
                 let shapes = EndgameLstm::tensor_shapes(&config, vocab.size());
-                check_tensors(&shapes, &tensors, &corrupt)?;
+                let views = check_tensors(&shapes, &tensors, &corrupt)?;
                 let mut net = EndgameLstm::zeros(config, vocab.size());
-                fill_tensors(&mut net, shapes, &tensors, &corrupt)?;
+                fill_tensors(&mut net, &views, &corrupt)?;
                 Net::EndgameLstm(net)
             }
             "snowman-cnn" => {
@@ -612,16 +614,11 @@ impl ModelFile {
                 {
                     return Err(corrupt("implausible layer sizes".into()));
                 }
-                if !(0.0..1.0).contains(&config.dropout) {
-                    return Err(corrupt(format!(
-                        "dropout {} is not in [0, 1)",
-                        config.dropout
-                    )));
-                }
+                check_dropout(config.dropout, &corrupt)?;
                 let shapes = SnowmanCnn::tensor_shapes(&config, vocab.size());
-                check_tensors(&shapes, &tensors, &corrupt)?;
+                let views = check_tensors(&shapes, &tensors, &corrupt)?;
                 let mut net = SnowmanCnn::zeros(config.clone(), vocab.size());
-                fill_tensors(&mut net, shapes, &tensors, &corrupt)?;
+                fill_tensors(&mut net, &views, &corrupt)?;
                 Net::SnowmanCnn(net)
             }
             other => return Err(foreign(format!("unknown architecture {other:?}"))),

@@ -363,13 +363,7 @@ pub async fn healthz() -> Response {
 }
 
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let mut text = app.metrics.render();
-    text.push_str("# HELP dga_lite_queued_names Names waiting for the scorer or being scored.\n");
-    text.push_str("# TYPE dga_lite_queued_names gauge\n");
-    text.push_str(&format!(
-        "dga_lite_queued_names {}\n",
-        app.batcher.queued_names()
-    ));
+    let text = app.metrics.render(app.batcher.queued_names());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

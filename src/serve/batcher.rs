@@ -87,6 +87,8 @@ struct Waiting {
     small: VecDeque<Job>,
     large: VecDeque<Job>,
     max_batch: usize,
+    /// Names in `small` (what decides whether a round is full), kept as jobs come and go.
+    small_names: usize,
 }
 
 impl Waiting {
@@ -98,13 +100,16 @@ impl Waiting {
         if job.names.len() > self.max_batch {
             self.large.push_back(job);
         } else {
+            self.small_names += job.names.len();
             self.small.push_back(job);
         }
     }
 
-    /// Small names waiting (what decides whether a round is full).
-    fn small_names(&self) -> usize {
-        self.small.iter().map(|j| j.names.len()).sum()
+    /// The next small job, if any.
+    fn pop_small(&mut self) -> Option<Job> {
+        let job = self.small.pop_front()?;
+        self.small_names -= job.names.len();
+        Some(job)
     }
 }
 
@@ -225,6 +230,7 @@ async fn run(
         small: VecDeque::new(),
         large: VecDeque::new(),
         max_batch,
+        small_names: 0,
     };
     // Gives a finished or dropped job's names back to the queue's budget.
     let release = |job: &Job| {
@@ -248,7 +254,7 @@ async fn run(
         }
         if waiting.len() > 1 && waiting.len() > before {
             let deadline = Instant::now() + config.wait;
-            while waiting.small_names() < max_batch && waiting.len() < config.queue.max(1) {
+            while waiting.small_names < max_batch && waiting.len() < config.queue.max(1) {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
                     Ok(Some(job)) => waiting.push(job),
                     _ => break,
@@ -269,7 +275,7 @@ async fn run(
                 break;
             }
             names += job.names.len();
-            small.extend(waiting.small.pop_front());
+            small.extend(waiting.pop_small());
         }
         let large = waiting.large.pop_front();
         let piece = if small.is_empty() {
@@ -308,25 +314,23 @@ fn drop_dead_jobs(
 ) {
     let now = Instant::now();
     for queue in [&mut waiting.small, &mut waiting.large] {
-        queue.retain_mut(|job| {
+        for job in std::mem::take(queue) {
             if job.reply.is_closed() {
                 metrics.abandoned_requests.fetch_add(1, Ordering::Relaxed);
                 metrics
                     .abandoned_names
                     .fetch_add((job.names.len() - job.done) as u64, Ordering::Relaxed);
-                release(job);
-                false
+                release(&job);
             } else if job.done == 0 && now.duration_since(job.queued_at) > queue_timeout {
                 metrics.queue_expired.fetch_add(1, Ordering::Relaxed);
-                release(job);
-                let reply = std::mem::replace(&mut job.reply, oneshot::channel().0);
-                let _ = reply.send(Err(BatchError::Expired));
-                false
+                release(&job);
+                let _ = job.reply.send(Err(BatchError::Expired));
             } else {
-                true
+                queue.push_back(job);
             }
-        });
+        }
     }
+    waiting.small_names = waiting.small.iter().map(|j| j.names.len()).sum();
 }
 
 /// Scores the small jobs' names and the next `piece` names of the large job in one call,

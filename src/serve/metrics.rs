@@ -66,7 +66,8 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition format.
-    pub fn render(&self) -> String {
+    /// With `queued_names`, the names the batcher holds now.
+    pub fn render(&self, queued_names: usize) -> String {
         let mut out = String::new();
         out.push_str("# HELP dga_lite_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE dga_lite_requests_total counter\n");
@@ -103,17 +104,23 @@ impl Metrics {
             self.names_scored.load(Ordering::Relaxed)
         );
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        out.push_str("# HELP dga_lite_connections_open Connections open now.\n");
-        out.push_str("# TYPE dga_lite_connections_open gauge\n");
+        header(
+            &mut out,
+            "dga_lite_connections_open",
+            "gauge",
+            "Connections open now.",
+        );
         let _ = writeln!(
             out,
             "dga_lite_connections_open {}",
             load(&self.connections_open)
         );
-        out.push_str(
-            "# HELP dga_lite_connections_refused_total Connections answered 503 at once, by limit.\n",
+        header(
+            &mut out,
+            "dga_lite_connections_refused_total",
+            "counter",
+            "Connections answered 503 at once, by limit.",
         );
-        out.push_str("# TYPE dga_lite_connections_refused_total counter\n");
         for (reason, count) in [
             ("max_connections", &self.refused_capacity),
             ("max_connections_per_client", &self.refused_per_client),
@@ -124,8 +131,12 @@ impl Metrics {
                 load(count)
             );
         }
-        out.push_str("# HELP dga_lite_connection_errors_total Connections ended by a timeout or a malformed request (hyper answers malformed requests 400, 414 or 431 with an empty body).\n");
-        out.push_str("# TYPE dga_lite_connection_errors_total counter\n");
+        header(
+            &mut out,
+            "dga_lite_connection_errors_total",
+            "counter",
+            "Connections ended by a timeout or a malformed request (hyper answers malformed requests 400, 414 or 431 with an empty body).",
+        );
         if let Ok(errors) = self.connection_errors.lock() {
             for (kind, count) in errors.iter() {
                 let _ = writeln!(
@@ -134,36 +145,50 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP dga_lite_queue_expired_total Requests answered 503 after waiting past the queue timeout.\n");
-        out.push_str("# TYPE dga_lite_queue_expired_total counter\n");
-        let _ = writeln!(
-            out,
-            "dga_lite_queue_expired_total {}",
-            load(&self.queue_expired)
+        for (name, kind, help, value) in [
+            (
+                "dga_lite_queue_expired_total",
+                "counter",
+                "Requests answered 503 after waiting past the queue timeout.",
+                load(&self.queue_expired),
+            ),
+            (
+                "dga_lite_abandoned_requests_total",
+                "counter",
+                "Queued requests dropped because their client had gone.",
+                load(&self.abandoned_requests),
+            ),
+            (
+                "dga_lite_abandoned_names_total",
+                "counter",
+                "Names in those requests, not scored.",
+                load(&self.abandoned_names),
+            ),
+            (
+                "dga_lite_queued_names",
+                "gauge",
+                "Names waiting for the scorer or being scored.",
+                queued_names as u64,
+            ),
+        ] {
+            header(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {value}");
+        }
+        header(
+            &mut out,
+            "dga_lite_limit",
+            "gauge",
+            "The service's limits and timeouts (seconds, bytes, counts).",
         );
-        out.push_str("# HELP dga_lite_abandoned_requests_total Queued requests dropped because their client had gone.\n");
-        out.push_str("# TYPE dga_lite_abandoned_requests_total counter\n");
-        let _ = writeln!(
-            out,
-            "dga_lite_abandoned_requests_total {}",
-            load(&self.abandoned_requests)
-        );
-        out.push_str(
-            "# HELP dga_lite_abandoned_names_total Names in those requests, not scored.\n",
-        );
-        out.push_str("# TYPE dga_lite_abandoned_names_total counter\n");
-        let _ = writeln!(
-            out,
-            "dga_lite_abandoned_names_total {}",
-            load(&self.abandoned_names)
-        );
-        out.push_str(
-            "# HELP dga_lite_limit The service's limits and timeouts (seconds, bytes, counts).\n",
-        );
-        out.push_str("# TYPE dga_lite_limit gauge\n");
         for (name, value) in &self.limits {
             let _ = writeln!(out, "dga_lite_limit{{name=\"{name}\"}} {value}");
         }
         out
     }
+}
+
+/// The `# HELP` and `# TYPE` lines of one metric.
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
