@@ -555,12 +555,29 @@ fn the_binary_serves_and_exits_cleanly_on_sigterm() {
 
 /// The value of one metric line (`name{labels} value`), 0 when absent.
 fn metric(addr: SocketAddr, line_start: &str) -> f64 {
-    let text = request(addr, "GET", "/metrics", None, b"").body;
+    let text = metrics_text(addr);
     text.lines()
         .find(|l| l.starts_with(line_start))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
+}
+
+/// The `/metrics` page. A server with a one-connection-per-client limit may still be closing
+/// the previous connection (its slot not yet given back) when the next one arrives, and
+/// answer 503; that is retried, anything else is a failure.
+fn metrics_text(addr: SocketAddr) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let reply = request(addr, "GET", "/metrics", None, b"");
+        match reply.status {
+            200 => return reply.body,
+            503 if started.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            status => panic!("/metrics answered {status}: {}", reply.body),
+        }
+    }
 }
 
 /// Waits (up to 20 s) until at least `names` names wait for the scorer or are being scored.
