@@ -1,0 +1,150 @@
+//! Numbers pinned before the architecture redesign (issue 14), so a restructuring that changes
+//! a single bit of a trained model or of a score fails here.
+//!
+//! Both runs use the portable SIMD lanes (`DGA_LITE_LANES=portable`): every CPU runs them with
+//! the same operations in the same order, so the pinned bytes hold on any x86-64 or ARM
+//! machine, not just the one that recorded them. (AVX2 and AVX-512 lanes fuse multiply-adds;
+//! tests/fast_cpu.rs checks they agree with the reference to rounding.) Inputs are given by
+//! relative paths from a temporary folder, so the command and input paths the model file
+//! records are the same on every run.
+//!
+//! When a change is *meant* to change the numbers (a new default, a fixed bug), update the
+//! pins below in the same commit and say why in its message.
+
+mod common;
+
+use sha2::{Digest, Sha256};
+use std::process::Command;
+
+/// Trains in `dir` with `args` after `train`, returns the SHA-256 of the model file.
+fn train_and_hash(dir: &std::path::Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_dga-lite"))
+        .current_dir(dir)
+        .env("DGA_LITE_LANES", "portable")
+        .arg("train")
+        .args(args)
+        .args(["--quiet", "--threads", "2"])
+        .output()
+        .expect("binary runs");
+    common::ok(&output);
+    let bytes = std::fs::read(dir.join("model.safetensors")).expect("model written");
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn small_fixed_training_runs_give_the_pinned_model_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_training_files(dir.path(), 150);
+    let common_args = [
+        "--benign",
+        "benign.txt",
+        "--dga",
+        "dga.csv",
+        "--out",
+        "model.safetensors",
+        "--seed",
+        "7",
+        "--val-split",
+        "0.2",
+        "--test-split",
+        "0.2",
+    ];
+    let runs: [(&str, &[&str], &str); 3] = [
+        (
+            "endgame-lstm",
+            &[
+                "--model-type",
+                "endgame-lstm",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "32",
+            ],
+            "68d378c3ea0d06cb77f87dcc39ead8432d2f87559fa08802fac75fea00ea0bd9",
+        ),
+        (
+            "endgame-lstm-multiclass",
+            &[
+                "--model-type",
+                "endgame-lstm-multiclass",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+                "--min-family-size",
+                "10",
+            ],
+            "50105429aed138655906ac748833b7e9124469eaac60f43a7f90be7a1dd95e35",
+        ),
+        (
+            "snowman-cnn",
+            &[
+                "--model-type",
+                "snowman-cnn",
+                "--epochs",
+                "3",
+                "--batch-size",
+                "16",
+                "--optimizer",
+                "adam",
+            ],
+            "41227320d81ae1ea28c2cee812816e6710632cf87df71f1d30a8acd704cfd3de",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, extra, pinned) in runs {
+        let args: Vec<&str> = common_args.iter().chain(extra).copied().collect();
+        let got = train_and_hash(dir.path(), &args);
+        if got != pinned {
+            wrong.push(format!("{name}: got {got}, pinned {pinned}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "model bytes changed:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_embedded_model_gives_the_pinned_scores() {
+    let names = [
+        "google.com",
+        "xjwqkdpqoe.net",
+        "wikipedia.org",
+        "kq3v9zl1mxw7.biz",
+        "mail.example.co.uk",
+        "a",
+        "xn--bcher-kva.example",
+        "0123456789abcdef0123456789abcdef.net",
+    ];
+    let output = Command::new(env!("CARGO_BIN_EXE_dga-lite"))
+        .env("DGA_LITE_LANES", "portable")
+        .args(["predict", "--json"])
+        .args(names)
+        .output()
+        .expect("binary runs");
+    let printed = common::ok(&output);
+    let pinned = concat!(
+        r#"{"dga":false,"domain":"google.com","score":0.0015965908532962203}"#,
+        "\n",
+        r#"{"dga":false,"domain":"xjwqkdpqoe.net","score":0.9983748197555542}"#,
+        "\n",
+        r#"{"dga":false,"domain":"wikipedia.org","score":0.0029255785048007965}"#,
+        "\n",
+        r#"{"dga":false,"domain":"kq3v9zl1mxw7.biz","score":0.9992523789405823}"#,
+        "\n",
+        r#"{"dga":false,"domain":"mail.example.co.uk","score":0.00223558209836483}"#,
+        "\n",
+        r#"{"dga":false,"domain":"a","score":0.0032690647058188915}"#,
+        "\n",
+        r#"{"dga":false,"domain":"xn--bcher-kva.example","score":7.890489683859414e-8}"#,
+        "\n",
+        r#"{"dga":true,"domain":"0123456789abcdef0123456789abcdef.net","score":0.9999169111251831}"#,
+        "\n",
+    );
+    assert_eq!(printed, pinned, "scores changed");
+}
