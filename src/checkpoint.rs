@@ -7,11 +7,23 @@
 use crate::model::Network;
 use crate::nn::Optimizer;
 use crate::rng::Rng;
-use crate::train::EpochStats;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+
+/// What one epoch did.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub loss: f64,
+    pub val_auc: Option<f64>,
+    /// Multiclass models: the share of validation names given their true class (micro F1).
+    #[serde(default)]
+    pub val_accuracy: Option<f64>,
+    pub seconds: f64,
+    pub names_per_second: f64,
+}
 
 const METADATA_KEY: &str = "dga_lite_checkpoint";
 const VERSION: u32 = 1;

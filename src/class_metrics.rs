@@ -125,7 +125,7 @@ pub fn evaluate(probabilities: &[f32], truth: &[usize], classes: &[String]) -> C
     let all = vec![true; k];
     let named: Vec<bool> = classes
         .iter()
-        .map(|c| c != crate::train::OTHER_DGA)
+        .map(|c| c != crate::classes::OTHER_DGA)
         .collect();
     let (micro_f1, macro_f1) = averages(&confusion, &per_class, &all);
     let (micro_f1_named, macro_f1_named) = averages(&confusion, &per_class, &named);
@@ -147,7 +147,7 @@ impl std::fmt::Display for ClassReport {
             "multiclass: micro F1 {:.4}, macro F1 {:.4} (without {}: micro {:.4}, macro {:.4})",
             self.micro_f1,
             self.macro_f1,
-            crate::train::OTHER_DGA,
+            crate::classes::OTHER_DGA,
             self.micro_f1_named,
             self.macro_f1_named
         )?;

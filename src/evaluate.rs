@@ -2,10 +2,10 @@
 //! Shared by `dga-lite eval` and the HTML report.
 
 use crate::class_metrics;
+use crate::classes::BENIGN;
 use crate::data::{Class, Sample};
 use crate::metrics::{self, Report};
 use crate::model::ModelFile;
-use crate::train::{BENIGN, OTHER_DGA};
 use std::io::Write;
 
 /// One model's results on one set of labelled names.
@@ -20,18 +20,6 @@ pub struct Evaluation {
     pub classes: Vec<String>,
     pub truth: Vec<Option<usize>>,
     pub predicted: Vec<(usize, f32)>,
-}
-
-/// The class a multiclass model should give a sample: benign, its family, or `other_dga`.
-pub fn true_class(classes: &[String], sample: &Sample) -> Option<usize> {
-    if sample.class == Class::Benign {
-        return classes.iter().position(|c| c == BENIGN);
-    }
-    let family = sample.family.as_deref().unwrap_or(OTHER_DGA);
-    classes
-        .iter()
-        .position(|c| c == family)
-        .or_else(|| classes.iter().position(|c| c == OTHER_DGA))
 }
 
 /// Scores `samples` with `model` and measures it at `threshold` (default: the model's).
@@ -52,7 +40,10 @@ pub fn evaluate(
     let classes = model.classes().to_vec();
     let (mut truth, mut predicted) = (Vec::new(), Vec::new());
     if model.is_multiclass() {
-        truth = samples.iter().map(|s| true_class(&classes, s)).collect();
+        truth = samples
+            .iter()
+            .map(|s| crate::classes::true_class(&classes, s))
+            .collect();
         predicted = class_metrics::predicted_classes(&probabilities, outputs)
             .into_iter()
             .zip(probabilities.chunks_exact(outputs))

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod bounded_read;
 pub mod checkpoint;
 pub mod class_metrics;
+pub mod classes;
 pub mod data;
 pub mod encode;
 pub mod evaluate;

@@ -7,7 +7,8 @@
 
 use crate::backend::cpu::endgame_lstm as fast;
 use crate::backend::cpu::snowman_cnn as fast_cnn;
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, EpochStats};
+use crate::classes::{BENIGN, Classes, OTHER_DGA, family_name};
 use crate::data::{self, Class, DataError, Format, ReadReport, Sample};
 use crate::encode::{MAXLEN, Vocab};
 use crate::metrics::{self, Report};
@@ -109,11 +110,6 @@ pub enum Architecture {
     EndgameLstmMulticlass(EndgameConfig),
     SnowmanCnn(SnowmanConfig),
 }
-
-/// The class a DGA family merges into when it has too few training names (or none).
-pub const OTHER_DGA: &str = "other_dga";
-/// Class 0 of every multiclass model.
-pub const BENIGN: &str = "benign";
 
 /// How each training example's loss is weighted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -220,19 +216,6 @@ pub enum TrainError {
     Invalid(String),
 }
 
-/// What one epoch did.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EpochStats {
-    pub epoch: usize,
-    pub loss: f64,
-    pub val_auc: Option<f64>,
-    /// Multiclass models: the share of validation names given their true class (micro F1).
-    #[serde(default)]
-    pub val_accuracy: Option<f64>,
-    pub seconds: f64,
-    pub names_per_second: f64,
-}
-
 pub struct TrainOutcome {
     pub model: ModelFile,
     pub reports: Vec<ReadReport>,
@@ -286,98 +269,6 @@ impl Split {
     }
 }
 
-/// The classes a model is trained on: binary (benign, DGA), or benign and the DGA families.
-pub struct Classes {
-    /// Multiclass: class names, benign first. Empty for a binary model.
-    pub names: Vec<String>,
-    /// Loss weight of each class (1 unless `--class-weight balanced`).
-    pub weights: Vec<f32>,
-}
-
-impl Classes {
-    fn binary() -> Classes {
-        Classes {
-            names: Vec::new(),
-            weights: vec![1.0, 1.0],
-        }
-    }
-
-    /// Benign, then every family with at least `min_size` names among `train` (by name),
-    /// then `other_dga` if any family merges into it. `held_out` (validation and test) only
-    /// adds families: one with no training names at all merges into `other_dga` too.
-    fn from_families(train: &[Sample], held_out: &[&[Sample]], min_size: usize) -> Classes {
-        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
-        for s in train.iter().filter(|s| s.class == Class::Dga) {
-            *counts.entry(family_name(s)).or_default() += 1;
-        }
-        for s in held_out.iter().flat_map(|part| part.iter()) {
-            if s.class == Class::Dga {
-                counts.entry(family_name(s)).or_default();
-            }
-        }
-        let mut names = vec![BENIGN.to_string()];
-        names.extend(
-            counts
-                .iter()
-                .filter(|&(f, &n)| n >= min_size && *f != OTHER_DGA)
-                .map(|(f, _)| f.to_string()),
-        );
-        if counts.iter().any(|(f, &n)| n < min_size || *f == OTHER_DGA) {
-            names.push(OTHER_DGA.to_string());
-        }
-        let k = names.len();
-        Classes {
-            names,
-            weights: vec![1.0; k],
-        }
-    }
-
-    /// A parent's classes (fine-tuning keeps them).
-    fn from_names(names: Vec<String>) -> Classes {
-        let k = names.len().max(2);
-        Classes {
-            names,
-            weights: vec![1.0; k],
-        }
-    }
-
-    fn is_multiclass(&self) -> bool {
-        !self.names.is_empty()
-    }
-
-    /// The class index of a sample.
-    fn of(&self, s: &Sample) -> usize {
-        if !self.is_multiclass() {
-            return usize::from(s.class == Class::Dga);
-        }
-        if s.class == Class::Benign {
-            return 0;
-        }
-        let family = family_name(s);
-        self.names[1..]
-            .iter()
-            .position(|n| n == family)
-            .or_else(|| self.names[1..].iter().position(|n| n == OTHER_DGA))
-            .map_or(self.names.len() - 1, |i| i + 1)
-    }
-
-    /// `balanced` weights from the training split's class counts.
-    fn balance(&mut self, train: &[Sample]) {
-        let mut counts = vec![0usize; self.weights.len()];
-        for s in train {
-            counts[self.of(s)] += 1;
-        }
-        let present = counts.iter().filter(|&&n| n > 0).count().max(1);
-        for (w, &n) in self.weights.iter_mut().zip(&counts) {
-            *w = if n == 0 {
-                1.0
-            } else {
-                (train.len() as f64 / (present as f64 * n as f64)) as f32
-            };
-        }
-    }
-}
-
 /// Writes `name,family,class,split` for every sample (class: benign/dga for a binary model,
 /// the class name for a multiclass one), atomically.
 fn write_split(
@@ -402,11 +293,6 @@ fn write_split(
     let bytes = writer.into_inner().map_err(|e| e.to_string())?;
     crate::atomic_file::write_atomically(path, &bytes)?;
     Ok(())
-}
-
-/// A DGA sample's family as a class name (`other_dga` when the feed gave none).
-fn family_name(s: &Sample) -> &str {
-    s.family.as_deref().unwrap_or(OTHER_DGA)
 }
 
 /// Hashes what passes through a reader, so inputs are hashed in the same pass that reads them.

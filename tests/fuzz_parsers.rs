@@ -345,7 +345,7 @@ fn checkpoint() -> &'static (Vec<u8>, SnowmanCnn) {
         optimizer.step(&mut stepped.tensors_mut(), &grads);
         let mut order: Vec<usize> = (0..TRAIN_NAMES).collect();
         Rng::new(2).shuffle(&mut order);
-        let stats = |epoch| dga_lite::train::EpochStats {
+        let stats = |epoch| dga_lite::checkpoint::EpochStats {
             epoch,
             loss: 0.5,
             val_auc: Some(0.9),
