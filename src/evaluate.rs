@@ -1,11 +1,11 @@
 //! Evaluating a model on labelled names: the metrics report, and the names it got wrong.
 //! Shared by `dga-lite eval` and the HTML report.
 
+use crate::backend::Scorer;
 use crate::class_metrics;
 use crate::classes::BENIGN;
 use crate::data::{Class, Sample};
 use crate::metrics::{self, Report};
-use crate::model::ModelFile;
 use std::io::Write;
 
 /// One model's results on one set of labelled names.
@@ -24,7 +24,7 @@ pub struct Evaluation {
 
 /// Scores `samples` with `model` and measures it at `threshold` (default: the model's).
 pub fn evaluate(
-    model: &ModelFile,
+    model: &Scorer,
     label: String,
     samples: &[Sample],
     threshold: Option<f32>,

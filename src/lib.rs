@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod model;
 pub mod nn;
 pub mod predict;
+pub mod progress;
 pub mod report;
 pub mod rng;
 pub mod scope;

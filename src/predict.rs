@@ -7,8 +7,9 @@
 //! label (for every format but plain lists); in JSON lines, it is under `"input"` (the object
 //! itself for JSON input, the line's text otherwise).
 
+use crate::backend::Scorer;
 use crate::data::{self, DataError, FeedItem, FeedReader, Format, ReadOptions};
-use crate::model::ModelFile;
+use crate::progress::Progress;
 use crate::scope::{AllowList, Scope};
 use std::io::{self, BufRead, Write};
 
@@ -108,11 +109,12 @@ fn with_context(mut obj: serde_json::Value, query: &Query) -> serde_json::Value 
 
 /// Scores a block of queries and writes their lines.
 pub fn write_block(
-    model: &ModelFile,
+    model: &Scorer,
     queries: &[Query],
     options: &PredictOptions,
     out: &mut dyn Write,
     summary: &mut PredictSummary,
+    progress: &dyn Progress,
 ) -> io::Result<()> {
     let allowed = |name: &str| !options.allow.is_empty() && options.allow.allows(name);
     let to_score: Vec<&str> = queries
@@ -195,7 +197,7 @@ pub fn write_block(
                 if options.only_dga {
                     if summary.invalid <= SHOWN_ERRORS {
                         let at = query.line.map_or(String::new(), |l| format!("line {l}: "));
-                        eprintln!("{at}{reason} ({:?})", query.raw);
+                        progress.line(&format!("{at}{reason} ({:?})", query.raw));
                     }
                 } else if options.json {
                     let obj = serde_json::json!({"domain": query.raw, "error": reason});
@@ -221,12 +223,13 @@ pub enum PredictError {
 
 /// Scores every record of an input (any format `data` reads) in input order.
 pub fn predict_stream<R: BufRead>(
-    model: &ModelFile,
+    model: &Scorer,
     reader: R,
     source: &str,
     read: &ReadOptions,
     options: &PredictOptions,
     out: &mut dyn Write,
+    progress: &dyn Progress,
 ) -> Result<PredictSummary, PredictError> {
     let mut feed = FeedReader::new(reader, read, source)?;
     let carry = feed.format() != Format::Plain;
@@ -261,7 +264,8 @@ pub fn predict_stream<R: BufRead>(
             None => {}
         }
         if block.len() == BLOCK || (at_end && !block.is_empty()) {
-            write_block(model, &block, options, out, &mut summary).map_err(PredictError::Output)?;
+            write_block(model, &block, options, out, &mut summary, progress)
+                .map_err(PredictError::Output)?;
             block.clear();
         }
         if at_end {

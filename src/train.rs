@@ -5,8 +5,7 @@
 //! numbers, and batches are reduced in fixed chunks (`model::CHUNK_ROWS`), so the same seed and
 //! data give the same model bytes whatever the thread count.
 
-use crate::backend::cpu::endgame_lstm as fast;
-use crate::backend::cpu::snowman_cnn as fast_cnn;
+use crate::backend::{Backend, Batch, Trainable};
 use crate::checkpoint::{Checkpoint, EpochStats};
 use crate::classes::{BENIGN, Classes, OTHER_DGA, family_name};
 use crate::data::{self, Class, DataError, Format, ReadReport, Sample};
@@ -14,10 +13,10 @@ use crate::encode::{MAXLEN, Vocab};
 use crate::metrics::{self, Report};
 use crate::model::file::{InputInfo, Net};
 use crate::model::{
-    EndgameConfig, EndgameLstm, ModelFile, Network, SnowmanCnn, SnowmanConfig, TrainingInfo,
-    batch_loss_and_grads,
+    EndgameConfig, EndgameLstm, ModelFile, SnowmanCnn, SnowmanConfig, TrainingInfo,
 };
 use crate::nn::{Optimizer, OptimizerConfig};
+use crate::progress::Progress;
 use crate::rng::Rng;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -122,16 +121,6 @@ pub enum ClassWeight {
     Balanced,
 }
 
-/// Which implementation runs the math. Both compute the same function (tests/fast_cpu.rs).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Engine {
-    /// The plain layers of `src/nn/`: the reference everything else is checked against.
-    Reference,
-    /// `backend::cpu`: the same function with exact savings (shared padding prefix, input table).
-    #[default]
-    Fast,
-}
-
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
     pub benign: Vec<String>,
@@ -169,11 +158,9 @@ pub struct TrainOptions {
     pub split_out: Option<std::path::PathBuf>,
     /// Recorded in the model (without `--out`).
     pub command: Vec<String>,
-    /// Draw a progress bar on a terminal.
-    pub progress: bool,
-    pub engine: Engine,
-    /// Where the training steps run. Validation and the test report are scored on the CPU.
-    pub device: crate::backend::Device,
+    /// Where the training steps run. Validation and the test report are scored on the fast
+    /// CPU path whatever the backend (so they are comparable across backends).
+    pub backend: Backend,
 }
 
 impl Default for TrainOptions {
@@ -201,9 +188,7 @@ impl Default for TrainOptions {
             replay: 0,
             split_out: None,
             command: Vec::new(),
-            progress: false,
-            engine: Engine::Fast,
-            device: crate::backend::Device::Cpu,
+            backend: Backend::cpu(),
         }
     }
 }
@@ -212,6 +197,8 @@ impl Default for TrainOptions {
 pub enum TrainError {
     #[error(transparent)]
     Data(#[from] DataError),
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
     #[error("{0}")]
     Invalid(String),
 }
@@ -256,7 +243,7 @@ impl Split {
     /// multiclass model).
     fn evaluate<N: Trainable>(&self, net: &N, threshold: f32, classes: &Classes) -> Report {
         let outputs = net.outputs();
-        let p = net.probabilities(&self.indices);
+        let p = net.cpu_probabilities(&self.indices);
         let s = crate::model::head::dga_scores(&p, outputs);
         let positive: Vec<bool> = self.labels.iter().map(|&l| l > 0.5).collect();
         let families: Vec<Option<&str>> = self.families.iter().map(|f| f.as_deref()).collect();
@@ -408,8 +395,9 @@ fn check(options: &TrainOptions) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Trains an Endgame LSTM as `options` says. Progress and per-epoch lines go to stderr.
-pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
+/// Trains a model as `options` says, telling `progress` what it read, the split and each
+/// epoch.
+pub fn train(options: &TrainOptions, progress: &dyn Progress) -> Result<TrainOutcome, TrainError> {
     check(options)?;
     let root = Rng::new(options.seed);
 
@@ -426,7 +414,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
     for (paths, class) in [(&options.benign, Class::Benign), (&options.dga, Class::Dga)] {
         for path in paths.iter() {
             let (samples, report, info) = read_input(path, class, options.format)?;
-            eprintln!("{report}");
+            progress.line(&format!("{report}"));
             by_class[class as usize].extend(samples);
             reports.push(report);
             inputs.push(info);
@@ -438,10 +426,10 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         let replayed = parent.replay(options.replay, &mut root.fork(STREAM_REPLAY))?;
         for (class, samples) in replayed.into_iter().enumerate() {
             let which = if class == 0 { "benign" } else { "DGA" };
-            eprintln!(
+            progress.line(&format!(
                 "replay: {} from the parent's training data",
                 crate::words::count(samples.len() as u64, &format!("{which} name"))
-            );
+            ));
             by_class[class].extend(samples);
         }
     }
@@ -464,10 +452,10 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         .map(|s| s.name.clone())
         .collect();
     if !in_both.is_empty() {
-        eprintln!(
+        progress.line(&format!(
             "{} in both benign and DGA inputs; dropped from both",
             crate::words::count(in_both.len() as u64, "name")
-        );
+        ));
         for samples in by_class.iter_mut() {
             samples.retain(|s| !in_both.contains(&s.name));
         }
@@ -536,10 +524,10 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         "val": {"benign": val_n[0], "dga": val_n[1]},
         "test": {"benign": test_n[0], "dga": test_n[1]},
     });
-    eprintln!(
+    progress.line(&format!(
         "split (benign/DGA): train {}/{}, validation {}/{}, test {}/{}",
         train_n[0], train_n[1], val_n[0], val_n[1], test_n[0], test_n[1]
-    );
+    ));
 
     // Classes (and their loss weights) from the training split.
     let mut classes = match parent_classes {
@@ -563,11 +551,11 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         _ => Classes::binary(),
     };
     if multiclass {
-        eprintln!(
+        progress.line(&format!(
             "{} classes: {}",
             classes.names.len(),
             classes.names.join(", ")
-        );
+        ));
     }
     if options.class_weight == ClassWeight::Balanced {
         classes.balance(&train_samples);
@@ -603,6 +591,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
         splits: (&train_split, &val_split, &test_split),
         classes: &classes,
         fingerprint: &fingerprint,
+        progress,
     };
     let fitted = match (
         parent.as_ref().map(|p| p.model.net()),
@@ -667,132 +656,13 @@ fn run_fingerprint(options: &TrainOptions, inputs: &[InputInfo], parent: Option<
         options.batch_size,
         options.architecture,
         options.optimizer,
-        options.engine
+        // Named as before backends existed, so older checkpoints still resume.
+        if options.backend == Backend::Reference {
+            "Reference"
+        } else {
+            "Fast"
+        }
     )
-}
-
-/// What the training loop needs from an architecture beyond `Network`.
-trait Trainable: Network {
-    /// Loss and mean gradient of one batch (see `model::batch_loss_and_grads`).
-    fn batch(&self, engine: Engine, batch: &Batch, rng: &Rng) -> (f64, Self);
-    /// Output probabilities `[n, outputs]` of `[n, MAXLEN]` indices.
-    fn probabilities(&self, indices: &[u8]) -> Vec<f32>;
-    /// DGA scores of `[n, MAXLEN]` indices.
-    fn score(&self, indices: &[u8]) -> Vec<f32> {
-        crate::model::head::dga_scores(&self.probabilities(indices), self.outputs())
-    }
-    fn into_net(self) -> Net;
-    /// The network and optimiser state moved to a GPU, for `--device cuda`.
-    fn on_gpu(&self, optimizer: &Optimizer) -> Result<Box<dyn GpuTraining<Self>>, TrainError> {
-        let _ = optimizer;
-        Err(TrainError::Invalid(
-            "this build has no CUDA backend (built without the `cuda` feature); use --device cpu"
-                .into(),
-        ))
-    }
-}
-
-/// Training steps on a GPU: the network and optimiser state stay on the device and come back
-/// to the host once per epoch (for validation, checkpoints and the model file).
-trait GpuTraining<N> {
-    fn step(&mut self, batch: &Batch, rng: &Rng) -> Result<(), TrainError>;
-    /// The summed loss since the last call.
-    fn take_loss(&mut self) -> Result<f64, TrainError>;
-    fn download(&self) -> Result<(N, Optimizer), TrainError>;
-}
-
-/// `GpuTraining` for a GPU model type with inherent `train_step`, `take_loss`, `download`.
-#[cfg(feature = "cuda")]
-macro_rules! gpu_training {
-    ($gpu:ty, $net:ty) => {
-        impl GpuTraining<$net> for $gpu {
-            fn step(&mut self, b: &Batch, rng: &Rng) -> Result<(), TrainError> {
-                self.train_step(&b.indices, &b.labels, &b.weights, rng)
-                    .map_err(|e| TrainError::Invalid(e.to_string()))
-            }
-
-            fn take_loss(&mut self) -> Result<f64, TrainError> {
-                <$gpu>::take_loss(self).map_err(|e| TrainError::Invalid(e.to_string()))
-            }
-
-            fn download(&self) -> Result<($net, Optimizer), TrainError> {
-                <$gpu>::download(self).map_err(|e| TrainError::Invalid(e.to_string()))
-            }
-        }
-    };
-}
-
-#[cfg(feature = "cuda")]
-gpu_training!(crate::backend::cuda::endgame_lstm::GpuEndgame, EndgameLstm);
-#[cfg(feature = "cuda")]
-gpu_training!(crate::backend::cuda::snowman_cnn::GpuSnowman, SnowmanCnn);
-
-/// Opens the GPU for training, saying which it is.
-#[cfg(feature = "cuda")]
-fn open_gpu() -> Result<crate::backend::cuda::Gpu, TrainError> {
-    let gpu = crate::backend::cuda::Gpu::open(0).map_err(|e| TrainError::Invalid(e.to_string()))?;
-    eprintln!("training on {}", gpu.describe());
-    Ok(gpu)
-}
-
-/// One training batch, gathered from the training split.
-#[derive(Default)]
-struct Batch {
-    indices: Vec<u8>,
-    labels: Vec<f32>,
-    weights: Vec<f32>,
-}
-
-impl Trainable for EndgameLstm {
-    fn batch(&self, engine: Engine, b: &Batch, rng: &Rng) -> (f64, Self) {
-        let (i, l, w) = (&b.indices[..], &b.labels[..], &b.weights[..]);
-        match engine {
-            Engine::Reference => batch_loss_and_grads(self, i, l, w, rng),
-            Engine::Fast => fast::batch_loss_and_grads(self, i, l, w, rng),
-        }
-    }
-
-    fn probabilities(&self, indices: &[u8]) -> Vec<f32> {
-        fast::probabilities(self, indices)
-    }
-
-    fn into_net(self) -> Net {
-        Net::EndgameLstm(self)
-    }
-
-    #[cfg(feature = "cuda")]
-    fn on_gpu(&self, optimizer: &Optimizer) -> Result<Box<dyn GpuTraining<Self>>, TrainError> {
-        use crate::backend::cuda::endgame_lstm::GpuEndgame;
-        let on_gpu = GpuEndgame::new(open_gpu()?, self, optimizer)
-            .map_err(|e| TrainError::Invalid(e.to_string()))?;
-        Ok(Box::new(on_gpu))
-    }
-}
-
-impl Trainable for SnowmanCnn {
-    fn batch(&self, engine: Engine, b: &Batch, rng: &Rng) -> (f64, Self) {
-        let (i, l, w) = (&b.indices[..], &b.labels[..], &b.weights[..]);
-        match engine {
-            Engine::Reference => batch_loss_and_grads(self, i, l, w, rng),
-            Engine::Fast => fast_cnn::batch_loss_and_grads(self, i, l, w, rng),
-        }
-    }
-
-    fn probabilities(&self, indices: &[u8]) -> Vec<f32> {
-        fast_cnn::scores(self, indices)
-    }
-
-    fn into_net(self) -> Net {
-        Net::SnowmanCnn(self)
-    }
-
-    #[cfg(feature = "cuda")]
-    fn on_gpu(&self, optimizer: &Optimizer) -> Result<Box<dyn GpuTraining<Self>>, TrainError> {
-        use crate::backend::cuda::snowman_cnn::GpuSnowman;
-        let on_gpu = GpuSnowman::new(open_gpu()?, self, optimizer)
-            .map_err(|e| TrainError::Invalid(e.to_string()))?;
-        Ok(Box::new(on_gpu))
-    }
 }
 
 /// What fitting gave.
@@ -811,10 +681,12 @@ struct Run<'a> {
     splits: (&'a Split, &'a Split, &'a Split),
     classes: &'a Classes,
     fingerprint: &'a str,
+    progress: &'a dyn Progress,
 }
 
 /// The epochs (with early stopping on validation AUC, or accuracy for a multiclass model),
-/// the threshold for `--target-fpr`, and the held-out report, for any architecture.
+/// the threshold for `--target-fpr`, and the held-out report, for any architecture on any
+/// backend: the steps run in a `Session`, whose weights come back once per epoch.
 fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
     let Run {
         options,
@@ -822,6 +694,7 @@ fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
         splits: (train_split, val_split, test_split),
         classes,
         fingerprint,
+        progress,
     } = *run;
     let dropout_root = root.fork(STREAM_DROPOUT);
     let mut state = match &options.resume {
@@ -834,11 +707,11 @@ fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
                 train_split.len(),
             )
             .map_err(TrainError::Invalid)?;
-            eprintln!(
+            progress.line(&format!(
                 "resuming after epoch {} from {}",
                 state.epoch,
                 path.display()
-            );
+            ));
             state
         }
         None => Checkpoint {
@@ -855,54 +728,40 @@ fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
     };
     let checkpoint_path = options.checkpoint.as_ref().or(options.resume.as_ref());
     let mut gathered = Batch::default();
-    let mut gpu = match options.device {
-        crate::backend::Device::Cpu => None,
-        crate::backend::Device::Cuda => Some(state.net.on_gpu(&state.optimizer)?),
-    };
+    let mut session = options
+        .backend
+        .session(state.net.clone(), state.optimizer.clone())?;
+    if let Backend::Cuda(_) = options.backend {
+        progress.line(&format!("training on {}", session.describe()));
+    }
     while !state.stopped && state.epoch < options.epochs {
         let epoch = state.epoch + 1;
         let started = Instant::now();
         state.shuffle_rng.shuffle(&mut state.order);
-        let bar = progress_bar(
-            options.progress,
+        progress.start(
+            &format!("epoch {epoch}/{}", options.epochs),
             state.order.len() as u64,
-            epoch,
-            options.epochs,
         );
-        let (mut loss_sum, mut seen_names) = (0.0f64, 0usize);
+        let mut seen_names = 0usize;
         for batch in state.order.chunks(options.batch_size) {
-            gathered.indices.clear();
-            gathered.labels.clear();
-            gathered.weights.clear();
+            gathered.clear();
             for &i in batch {
                 let row = &train_split.indices[i * MAXLEN..(i + 1) * MAXLEN];
                 gathered.indices.extend_from_slice(row);
                 gathered.labels.push(train_split.labels[i]);
                 gathered.weights.push(train_split.weights[i]);
             }
-            let step_rng = dropout_root.fork(state.step);
-            if let Some(gpu) = gpu.as_mut() {
-                // The loss stays on the device until the epoch ends.
-                gpu.step(&gathered, &step_rng)?;
-            } else {
-                let (loss, grad) = state.net.batch(options.engine, &gathered, &step_rng);
-                let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
-                state.optimizer.step(&mut state.net.tensors_mut(), &grads);
-                loss_sum += loss;
-                bar.set_message(format!(
-                    "loss {:.4}",
-                    loss_sum / (seen_names + batch.len()) as f64
-                ));
-            }
+            session.train_step(&gathered, &dropout_root.fork(state.step))?;
             state.step += 1;
             seen_names += batch.len();
-            bar.inc(batch.len() as u64);
+            let status = session.running_loss().map_or(String::new(), |loss| {
+                format!("loss {:.4}", loss / seen_names as f64)
+            });
+            progress.advance(batch.len() as u64, &status);
         }
-        if let Some(gpu) = gpu.as_mut() {
-            loss_sum = gpu.take_loss()?;
-            (state.net, state.optimizer) = gpu.download()?;
-        }
-        bar.finish_and_clear();
+        let loss_sum = session.take_loss()?;
+        (state.net, state.optimizer) = session.download()?;
+        progress.finish();
         let seconds = started.elapsed().as_secs_f64();
         let val_report =
             (!val_split.is_empty()).then(|| val_split.evaluate(&state.net, 0.5, classes));
@@ -919,7 +778,7 @@ fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
             seconds,
             names_per_second: seen_names as f64 / seconds.max(1e-9),
         };
-        eprintln!(
+        progress.line(&format!(
             "epoch {epoch}/{}: loss {:.5}{}{}, {:.1} s, {:.0} names/s",
             options.epochs,
             stats.loss,
@@ -927,7 +786,7 @@ fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
             val_accuracy.map_or(String::new(), |a| format!(", accuracy {a:.5}")),
             stats.seconds,
             stats.names_per_second
-        );
+        ));
         state.history.push(stats);
         state.epoch = epoch;
         // A multiclass model is judged on naming the family, a binary one on ranking.
@@ -938,10 +797,10 @@ fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
                 (options.patience, &state.best)
                 && epoch - best_epoch >= patience
             {
-                eprintln!(
+                progress.line(&format!(
                     "early stop: no better validation score for {}; keeping epoch {best_epoch}",
                     crate::words::count(patience as u64, "epoch")
-                );
+                ));
                 state.stopped = true;
             }
         }
@@ -971,22 +830,7 @@ fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
     };
     let net = last;
     let threshold = match options.target_fpr {
-        Some(target) => {
-            let positive: Vec<bool> = val_split.labels.iter().map(|&l| l > 0.5).collect();
-            match metrics::tpr_at_fpr(&net.score(&val_split.indices), &positive, target) {
-                Some(p) => {
-                    eprintln!(
-                        "threshold {:.6}: validation FPR {:.5}, TPR {:.4} (target FPR {target})",
-                        p.threshold, p.fpr, p.tpr
-                    );
-                    p.threshold.clamp(0.0, 1.0)
-                }
-                None => {
-                    eprintln!("the validation split lacks a class; keeping threshold 0.5");
-                    0.5
-                }
-            }
-        }
+        Some(target) => threshold_for(&net, val_split, target, progress),
         None => 0.5,
     };
     let test_report =
@@ -1000,16 +844,28 @@ fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
     })
 }
 
-fn progress_bar(enabled: bool, len: u64, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
-    if !enabled {
-        return indicatif::ProgressBar::hidden();
+/// The lowest threshold that keeps the validation split's false-positive rate at or below
+/// `target` (0.5 when the split lacks a class).
+fn threshold_for<N: Trainable>(
+    net: &N,
+    val_split: &Split,
+    target: f64,
+    progress: &dyn Progress,
+) -> f32 {
+    let positive: Vec<bool> = val_split.labels.iter().map(|&l| l > 0.5).collect();
+    let scores =
+        crate::model::head::dga_scores(&net.cpu_probabilities(&val_split.indices), net.outputs());
+    match metrics::tpr_at_fpr(&scores, &positive, target) {
+        Some(p) => {
+            progress.line(&format!(
+                "threshold {:.6}: validation FPR {:.5}, TPR {:.4} (target FPR {target})",
+                p.threshold, p.fpr, p.tpr
+            ));
+            p.threshold.clamp(0.0, 1.0)
+        }
+        None => {
+            progress.line("the validation split lacks a class; keeping threshold 0.5");
+            0.5
+        }
     }
-    let bar = indicatif::ProgressBar::new(len);
-    let template = format!(
-        "epoch {epoch}/{epochs} [{{bar:30}}] {{pos}}/{{len}} names, {{per_sec}}, eta {{eta}}, {{msg}}"
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
 }

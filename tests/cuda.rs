@@ -13,8 +13,9 @@ mod common;
 use dga_lite::backend::cuda::endgame_lstm::{GpuEndgame, batch_mask};
 use dga_lite::backend::cuda::snowman_cnn::GpuSnowman;
 use dga_lite::backend::cuda::{Gpu, kernels};
+use dga_lite::backend::reference;
 use dga_lite::encode::MAXLEN;
-use dga_lite::model::{self, EndgameConfig, EndgameLstm, Network, SnowmanCnn, SnowmanConfig};
+use dga_lite::model::{EndgameConfig, EndgameLstm, Network, SnowmanCnn, SnowmanConfig};
 use dga_lite::nn::{Optimizer, OptimizerConfig, RecurrentActivation};
 use dga_lite::rng::Rng;
 
@@ -85,7 +86,7 @@ fn asking_for_cuda_without_a_gpu_is_a_clear_error_not_a_panic() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
-        assert!(stderr.contains("--device cpu"), "{args:?}: {stderr}");
+        assert!(stderr.contains("--backend cpu"), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
     assert!(
@@ -190,7 +191,7 @@ fn parity<N: Network, G: OnGpu<N>>(gpu: Gpu, net: N, optimizer: OptimizerConfig,
     let mut cpu_opt = Optimizer::new(optimizer);
     let mut failures = Vec::new();
     for (step, rng) in step_rngs.iter().enumerate() {
-        let (_, grad) = model::batch_loss_and_grads(&cpu_net, &indices, &labels, &weights, rng);
+        let (_, grad) = reference::batch_loss_and_grads(&cpu_net, &indices, &labels, &weights, rng);
         on_gpu.step(&indices, &labels, &weights, rng);
         if step == 0 {
             for ((name, cpu), gpu) in grad.tensors().into_iter().zip(on_gpu.grads()) {
@@ -221,7 +222,7 @@ fn parity<N: Network, G: OnGpu<N>>(gpu: Gpu, net: N, optimizer: OptimizerConfig,
             }
         }
     }
-    let cpu_p = model::probabilities(&cpu_net, &indices);
+    let cpu_p = reference::probabilities(&cpu_net, &indices);
     let gpu_p = on_gpu.probabilities(&indices);
     let w = worst(&gpu_p, &cpu_p);
     eprintln!("probabilities: worst relative difference {w:.2e}");

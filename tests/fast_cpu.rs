@@ -6,8 +6,9 @@ mod common;
 
 use dga_lite::backend::cpu::endgame_lstm as fast;
 use dga_lite::backend::cpu::packed_lstm::Simd;
+use dga_lite::backend::reference;
 use dga_lite::encode::MAXLEN;
-use dga_lite::model::{self, EndgameConfig, EndgameLstm, Network};
+use dga_lite::model::{EndgameConfig, EndgameLstm, Network};
 use dga_lite::nn::RecurrentActivation;
 use dga_lite::rng::Rng;
 use proptest::prelude::*;
@@ -76,7 +77,7 @@ fn compare<N: Network>(
     tolerance: f64,
 ) -> Result<(), TestCaseError> {
     let rng = Rng::new(seed);
-    let (loss_ref, grad_ref) = model::batch_loss_and_grads(net, indices, labels, weights, &rng);
+    let (loss_ref, grad_ref) = reference::batch_loss_and_grads(net, indices, labels, weights, &rng);
     let (loss_fast, grad_fast) = (fast_path.batch)(net, indices, labels, weights, &rng);
     prop_assert!(
         (loss_ref - loss_fast).abs() <= 1e-5 * loss_ref.abs().max(1e-3),
@@ -89,7 +90,7 @@ fn compare<N: Network>(
             "grad {name}: worst relative difference {w:.2e}"
         );
     }
-    let p_ref = model::probabilities(net, indices);
+    let p_ref = reference::probabilities(net, indices);
     let p_fast = (fast_path.probabilities)(net, indices);
     prop_assert_eq!(p_ref.len(), p_fast.len());
     let w = worst(&p_fast, &p_ref);
@@ -97,7 +98,7 @@ fn compare<N: Network>(
         w < tolerance,
         "probabilities: worst relative difference {w:.2e}"
     );
-    let s_ref = model::scores(net, indices);
+    let s_ref = reference::scores(net, indices);
     let s_fast = (fast_path.scores)(net, indices);
     prop_assert_eq!(s_ref.len(), s_fast.len());
     let w = worst(&s_fast, &s_ref);
@@ -237,6 +238,7 @@ fn scores_do_not_depend_on_batching() {
     for file in ["endgame-default", "snowman-default", "endgame-multiclass"] {
         let path = format!("{}/data/{file}.safetensors", env!("CARGO_MANIFEST_DIR"));
         let model = dga_lite::model::ModelFile::load(std::path::Path::new(&path)).unwrap();
+        let model = dga_lite::backend::Scorer::cpu(model);
         let together = model.probabilities(&names);
         let outputs = model.net().outputs();
         for (i, name) in names.iter().enumerate().step_by(7) {

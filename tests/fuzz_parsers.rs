@@ -192,7 +192,7 @@ proptest! {
             };
             prop_assert!(weights * 4 <= bytes.len(), "{weights} weights from {} bytes", bytes.len());
             // A model that loads scores without panicking.
-            let scores = model.score_names(&["google.com", "xjwqkdpqoe.net"]);
+            let scores = dga_lite::backend::Scorer::cpu(model).score_names(&["google.com", "xjwqkdpqoe.net"]);
             prop_assert_eq!(scores.len(), 2);
         }
     }

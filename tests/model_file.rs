@@ -1,5 +1,6 @@
 //! The model file: round trip, and clear errors for truncated, corrupt, foreign and future files.
 
+use dga_lite::backend::Scorer;
 use dga_lite::encode::Vocab;
 use dga_lite::model::file::Net;
 use dga_lite::model::{EndgameConfig, EndgameLstm, ModelError, ModelFile, TrainingInfo};
@@ -30,7 +31,10 @@ fn save_then_load_gives_the_same_model_and_scores() {
     let loaded = ModelFile::load(&path).unwrap();
     assert_eq!(loaded, model);
     let names = ["abc.com", "zzz.org", ""];
-    assert_eq!(loaded.score_names(&names), model.score_names(&names));
+    assert_eq!(
+        Scorer::cpu(loaded.clone()).score_names(&names),
+        Scorer::cpu(model.clone()).score_names(&names)
+    );
     // Same model, same bytes.
     assert_eq!(model.to_bytes(), loaded.to_bytes());
     // Nothing but the model is left in the folder (the temporary file was renamed).
@@ -172,8 +176,8 @@ fn snowman_models_round_trip_too() {
     let loaded = ModelFile::from_bytes(&model.to_bytes(), "cnn").unwrap();
     assert_eq!(loaded, model);
     assert_eq!(
-        loaded.score_names(&["abc.com", "q.net"]),
-        model.score_names(&["abc.com", "q.net"])
+        Scorer::cpu(loaded.clone()).score_names(&["abc.com", "q.net"]),
+        Scorer::cpu(model.clone()).score_names(&["abc.com", "q.net"])
     );
     let st = safetensors::SafeTensors::deserialize(&model.to_bytes())
         .unwrap()
@@ -212,6 +216,7 @@ fn multiclass_models_keep_their_classes_and_refuse_a_mismatch() {
     assert_eq!(loaded.classes(), classes.as_slice());
     assert_eq!(loaded.net().architecture(), "endgame-lstm-multiclass");
     // Probabilities per class sum to one; the score is their DGA part.
+    let loaded = Scorer::cpu(loaded);
     let p = loaded.probabilities(&["abc.com"]);
     assert_eq!(p.len(), 3);
     assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);

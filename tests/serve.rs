@@ -2,6 +2,7 @@
 //! client written on raw sockets (malformed and slow requests need that).
 #![cfg(feature = "server")]
 
+use dga_lite::backend::Scorer;
 use dga_lite::model::{ModelFile, embedded};
 use dga_lite::serve::{ServeConfig, serve};
 use serde_json::Value;
@@ -43,7 +44,7 @@ fn start(config: ServeConfig) -> Server {
 }
 
 fn start_with(model: ModelFile, config: ServeConfig) -> Server {
-    let model = Arc::new(model);
+    let model = Arc::new(Scorer::cpu(model));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -134,7 +135,7 @@ type ErrorCase = (
 
 fn direct(names: &[&str]) -> Vec<f32> {
     let model: ModelFile = embedded::default_model().unwrap();
-    model.score_names(names)
+    Scorer::cpu(model).score_names(names)
 }
 
 #[test]
@@ -156,7 +157,7 @@ fn a_multiclass_model_names_the_family() {
         .with_classes(classes)
         .unwrap();
     let names = ["google.com", "xjwqkdpqoe.net"];
-    let expected = model.score_names(&names);
+    let expected = Scorer::cpu(model.clone()).score_names(&names);
     let server = start_with(model, test_config());
     let reply = request(
         server.addr,
@@ -835,7 +836,7 @@ fn limits_out_of_range_are_refused_before_serving() {
         let result = runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             serve(
-                Arc::new(embedded::default_model().unwrap()),
+                Arc::new(Scorer::cpu(embedded::default_model().unwrap())),
                 listener,
                 config,
                 async {},

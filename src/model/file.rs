@@ -7,7 +7,6 @@
 
 use super::snowman_cnn::MAX_BRANCHES;
 use super::{EndgameConfig, EndgameLstm, Network, SnowmanCnn, SnowmanConfig};
-use crate::backend::cpu::endgame_lstm::Scorer;
 use crate::encode::{MAXLEN, Vocab};
 use crate::nn::OptimizerConfig;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -217,66 +216,11 @@ impl Net {
     }
 }
 
-/// Scoring state derived from the weights, built on first use. Never compared or saved.
-#[derive(Clone, Debug, Default)]
-struct ScorerCache {
-    lstm: std::sync::OnceLock<Scorer>,
-    cnn: std::sync::OnceLock<crate::backend::cpu::snowman_cnn::CnnScorer>,
-}
-
-impl PartialEq for ScorerCache {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-/// The model's copy on a GPU, when scoring runs there (`--device cuda`). Never compared.
-#[derive(Clone, Default)]
-struct GpuCopy {
-    #[cfg(feature = "cuda")]
-    model: Option<std::sync::Arc<std::sync::Mutex<OnGpu>>>,
-}
-
-/// A model's GPU copy, by architecture.
-#[cfg(feature = "cuda")]
-enum OnGpu {
-    EndgameLstm(Box<crate::backend::cuda::endgame_lstm::GpuEndgame>),
-    SnowmanCnn(Box<crate::backend::cuda::snowman_cnn::GpuSnowman>),
-}
-
-#[cfg(feature = "cuda")]
-impl OnGpu {
-    fn probabilities(
-        &mut self,
-        indices: &[u8],
-    ) -> Result<Vec<f32>, crate::backend::cuda::CudaError> {
-        match self {
-            OnGpu::EndgameLstm(m) => m.probabilities(indices, GPU_SCORE_BLOCK),
-            OnGpu::SnowmanCnn(m) => m.probabilities(indices, GPU_SCORE_BLOCK),
-        }
-    }
-}
-
-impl std::fmt::Debug for GpuCopy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("GpuCopy")
-    }
-}
-
-impl PartialEq for GpuCopy {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-/// Names per GPU scoring launch.
-#[cfg(feature = "cuda")]
-const GPU_SCORE_BLOCK: usize = 16384;
-
 /// A trained model: architecture and weights, vocabulary, decision threshold, provenance.
+/// Plain data: to score with it, hand it to `backend::Scorer`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelFile {
-    /// Read-only (through `net()`), so the scoring cache always matches the weights.
+    /// Read-only (through `net()`), so a model is never changed behind a scorer built from it.
     net: Net,
     pub vocab: Vocab,
     /// Scores at or above this are called DGA.
@@ -285,8 +229,6 @@ pub struct ModelFile {
     /// Multiclass models: the name of each output class, benign first. Empty for binary
     /// models. Read-only (through `classes()`), so it always matches the model's outputs.
     classes: Vec<String>,
-    scorer: ScorerCache,
-    gpu: GpuCopy,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -315,42 +257,6 @@ impl ModelFile {
             threshold,
             training,
             classes: Vec::new(),
-            scorer: ScorerCache::default(),
-            gpu: GpuCopy::default(),
-        }
-    }
-
-    /// Moves scoring to `device`: for `cuda`, opens the GPU, compiles the kernels and uploads
-    /// the weights; every later `probabilities` / `score_names` call runs there.
-    pub fn use_device(&mut self, device: crate::backend::Device) -> Result<(), String> {
-        match device {
-            crate::backend::Device::Cpu => {
-                self.gpu = GpuCopy::default();
-                Ok(())
-            }
-            #[cfg(feature = "cuda")]
-            crate::backend::Device::Cuda => {
-                use crate::backend::cuda::{Gpu, endgame_lstm::GpuEndgame, snowman_cnn::GpuSnowman};
-                let gpu = Gpu::open(0).map_err(|e| e.to_string())?;
-                // Scoring needs no optimiser state; an empty one allocates almost nothing.
-                let optimizer = crate::nn::Optimizer::new(crate::nn::OptimizerConfig::rmsprop());
-                let on_gpu = match &self.net {
-                    Net::EndgameLstm(net) => {
-                        GpuEndgame::new(gpu, net, &optimizer).map(|m| OnGpu::EndgameLstm(Box::new(m)))
-                    }
-                    Net::SnowmanCnn(net) => {
-                        GpuSnowman::new(gpu, net, &optimizer).map(|m| OnGpu::SnowmanCnn(Box::new(m)))
-                    }
-                };
-                let on_gpu = on_gpu.map_err(|e| e.to_string())?;
-                self.gpu.model = Some(std::sync::Arc::new(std::sync::Mutex::new(on_gpu)));
-                Ok(())
-            }
-            #[cfg(not(feature = "cuda"))]
-            crate::backend::Device::Cuda => Err(
-                "this build has no CUDA backend (built without the `cuda` feature); use --device cpu"
-                    .into(),
-            ),
         }
     }
 
@@ -386,34 +292,6 @@ impl ModelFile {
         !self.classes.is_empty()
     }
 
-    /// Output probabilities of `names` (already normalised), `[n, outputs]` row-major: one
-    /// probability of DGA per name for a binary model, one per class for a multiclass model.
-    pub fn probabilities<S: AsRef<str>>(&self, names: &[S]) -> Vec<f32> {
-        let indices = self.vocab.encode_batch(names);
-        #[cfg(feature = "cuda")]
-        if let Some(gpu) = &self.gpu.model {
-            let mut gpu = gpu.lock().unwrap_or_else(|e| e.into_inner());
-            match gpu.probabilities(&indices) {
-                Ok(p) => return p,
-                // A device that fails mid-run (reset, lost) must not lose names: say so
-                // and fall back to the CPU, which computes the same function.
-                Err(e) => eprintln!("GPU scoring failed ({e}); scoring on the CPU"),
-            }
-        }
-        match &self.net {
-            Net::EndgameLstm(net) => self
-                .scorer
-                .lstm
-                .get_or_init(|| Scorer::new(net))
-                .probabilities(net, &indices),
-            Net::SnowmanCnn(net) => self
-                .scorer
-                .cnn
-                .get_or_init(|| crate::backend::cpu::snowman_cnn::CnnScorer::new(net))
-                .scores(&indices),
-        }
-    }
-
     /// For a multiclass model, the most probable DGA family in one row of output
     /// probabilities, with its probability; `None` for a binary model.
     pub fn top_family<'a>(&'a self, row: &[f32]) -> Option<(&'a str, f32)> {
@@ -428,12 +306,6 @@ impl ModelFile {
                     if p > best.1 { (k, p) } else { best }
                 });
         Some((self.classes[k].as_str(), p))
-    }
-
-    /// Scores (probability of DGA) of `names` (already normalised) in input order. The input
-    /// table and padding prefix are computed on the first call and reused.
-    pub fn score_names<S: AsRef<str>>(&self, names: &[S]) -> Vec<f32> {
-        crate::model::head::dga_scores(&self.probabilities(names), self.net.outputs())
     }
 
     fn header(&self) -> Header {

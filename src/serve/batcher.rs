@@ -18,7 +18,7 @@
 //! disconnected, so hyper dropped the request) is dropped before each round.
 
 use super::metrics::Metrics;
-use crate::model::ModelFile;
+use crate::backend::Scorer;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,7 +69,7 @@ pub struct Batcher {
     jobs: mpsc::Sender<Job>,
     queued_names: Arc<AtomicUsize>,
     max_queued_names: usize,
-    model: Arc<ModelFile>,
+    model: Arc<Scorer>,
     /// Requests scored inline right now (see `probabilities`).
     inline: Arc<AtomicUsize>,
 }
@@ -115,7 +115,7 @@ impl Waiting {
 
 impl Batcher {
     /// Starts the batching task on the current tokio runtime.
-    pub fn start(model: Arc<ModelFile>, config: BatcherConfig, metrics: Arc<Metrics>) -> Batcher {
+    pub fn start(model: Arc<Scorer>, config: BatcherConfig, metrics: Arc<Metrics>) -> Batcher {
         let (jobs, rx) = mpsc::channel::<Job>(config.queue.max(1));
         let queued_names = Arc::new(AtomicUsize::new(0));
         tokio::spawn(run(
@@ -219,7 +219,7 @@ impl Drop for InlineSlot<'_> {
 
 /// The batching task: gathers requests, drops dead ones, scores a round, answers.
 async fn run(
-    model: Arc<ModelFile>,
+    model: Arc<Scorer>,
     config: BatcherConfig,
     metrics: Arc<Metrics>,
     mut rx: mpsc::Receiver<Job>,
@@ -336,7 +336,7 @@ fn drop_dead_jobs(
 /// Scores the small jobs' names and the next `piece` names of the large job in one call,
 /// and hands each job its rows.
 fn score_round(
-    model: &ModelFile,
+    model: &Scorer,
     mut small: Vec<Job>,
     mut large: Option<Job>,
     piece: usize,

@@ -8,7 +8,7 @@ pub mod client_limit;
 pub mod idle_io;
 pub mod metrics;
 
-use crate::model::ModelFile;
+use crate::backend::Scorer;
 use axum::Router;
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -143,7 +143,7 @@ impl ServeConfig {
 
 /// What every handler shares.
 pub struct App {
-    pub model: Arc<ModelFile>,
+    pub model: Arc<Scorer>,
     pub batcher: batcher::Batcher,
     pub config: ServeConfig,
     pub metrics: Arc<metrics::Metrics>,
@@ -167,7 +167,7 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-fn describe(model: &ModelFile) -> serde_json::Value {
+fn describe(model: &Scorer) -> serde_json::Value {
     let t = &model.training;
     json!({
         "architecture": model.net().architecture(),
@@ -226,7 +226,7 @@ fn error_kind(error: &hyper::Error) -> &'static str {
 /// Serves until `shutdown` resolves, then stops accepting, drains requests in flight (up to
 /// `drain_timeout`) and returns.
 pub async fn serve(
-    model: Arc<ModelFile>,
+    model: Arc<Scorer>,
     listener: TcpListener,
     config: ServeConfig,
     shutdown: impl Future<Output = ()>,

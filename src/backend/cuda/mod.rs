@@ -9,7 +9,10 @@ pub mod endgame_lstm;
 pub mod kernels;
 pub mod ops;
 pub mod params;
+mod session;
 pub mod snowman_cnn;
+
+pub use session::{endgame_session, scoring_session, snowman_session};
 
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr};
 use cudarc::nvrtc::Ptx;
@@ -19,14 +22,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 #[derive(Debug, thiserror::Error)]
 pub enum CudaError {
     #[error(
-        "no CUDA driver: libcuda could not be loaded (is the NVIDIA driver installed?); run with --device cpu"
+        "no CUDA driver: libcuda could not be loaded (is the NVIDIA driver installed?); run with --backend cpu"
     )]
     NoDriver,
     #[error(
-        "no NVRTC: libnvrtc could not be loaded; install the CUDA runtime compiler (for example `pip install nvidia-cuda-nvrtc-cu12` and put its lib folder on LD_LIBRARY_PATH), or run with --device cpu"
+        "no NVRTC: libnvrtc could not be loaded; install the CUDA runtime compiler (for example `pip install nvidia-cuda-nvrtc-cu12` and put its lib folder on LD_LIBRARY_PATH), or run with --backend cpu"
     )]
     NoNvrtc,
-    #[error("no CUDA device {wanted} ({found} found); run with --device cpu")]
+    #[error("no CUDA device {wanted} ({found} found); run with --backend cpu")]
     NoDevice { wanted: usize, found: i32 },
     #[error("CUDA driver error: {0}")]
     Driver(String),

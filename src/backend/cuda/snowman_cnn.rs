@@ -238,6 +238,10 @@ impl GpuSnowman {
         self.params.update(&self.gpu)
     }
 
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
     /// The summed loss since the last call (reads it back: once per epoch).
     pub fn take_loss(&mut self) -> Result<f64, CudaError> {
         self.params.take_loss(&self.gpu)
