@@ -28,7 +28,11 @@ fn library_files() -> Vec<(String, PathBuf, String)> {
     files
         .into_iter()
         .filter_map(|path| {
-            let relative = path.strip_prefix(src()).unwrap().to_string_lossy().to_string();
+            let relative = path
+                .strip_prefix(src())
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
             if relative == "main.rs" || relative == "lib.rs" || relative.starts_with("cli/") {
                 return None;
             }
@@ -128,7 +132,10 @@ fn the_spine_runs_one_way() {
             .iter()
             .filter(|d| later.contains(&d.as_str()))
             .collect();
-        assert!(wrong.is_empty(), "{module} uses {wrong:?}, which come after it");
+        assert!(
+            wrong.is_empty(),
+            "{module} uses {wrong:?}, which come after it"
+        );
     }
 }
 
@@ -177,5 +184,8 @@ fn main_stays_thin() {
         .unwrap()
         .lines()
         .count();
-    assert!(lines < 300, "main.rs has {lines} lines; commands belong in src/cli/");
+    assert!(
+        lines < 300,
+        "main.rs has {lines} lines; commands belong in src/cli/"
+    );
 }

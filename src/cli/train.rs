@@ -6,8 +6,8 @@ use super::progress::Terminal;
 use anyhow::bail;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory};
-use dga_lite::model::{EndgameConfig, SnowmanConfig};
-use dga_lite::train::{self, Architecture, TrainOptions};
+use dga_lite::model::{Architecture, EndgameConfig, SnowmanConfig};
+use dga_lite::train::{self, TrainOptions};
 
 /// Flags that do not change the model, left out of the command a model records, so the file
 /// stays a pure function of seed, data and settings, and a resumed run records what an

@@ -11,6 +11,27 @@ pub use endgame_lstm::{EndgameConfig, EndgameLstm};
 pub use file::{ModelError, ModelFile, TrainingInfo};
 pub use snowman_cnn::{SnowmanCnn, SnowmanConfig};
 
+/// The model to train, with its configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Architecture {
+    EndgameLstm(EndgameConfig),
+    /// The Endgame LSTM with a softmax over benign and the DGA families (`outputs` is set
+    /// from the families found in the training data).
+    EndgameLstmMulticlass(EndgameConfig),
+    SnowmanCnn(SnowmanConfig),
+}
+
+impl Architecture {
+    /// The name models and flags use: endgame-lstm, endgame-lstm-multiclass, snowman-cnn.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Architecture::EndgameLstm(_) => "endgame-lstm",
+            Architecture::EndgameLstmMulticlass(_) => "endgame-lstm-multiclass",
+            Architecture::SnowmanCnn(_) => "snowman-cnn",
+        }
+    }
+}
+
 use crate::rng::Rng;
 use ndarray::ArrayView2;
 
