@@ -4,7 +4,7 @@
 use crate::backend::{Backend, BackendError, Batch, Scorer, Trainable};
 use crate::encode::{MAXLEN, Vocab};
 use crate::model::{
-    EndgameConfig, EndgameLstm, ModelFile, SnowmanCnn, SnowmanConfig, TrainingInfo,
+    Architecture, EndgameConfig, EndgameLstm, ModelFile, SnowmanCnn, SnowmanConfig, TrainingInfo,
 };
 use crate::nn::{Optimizer, OptimizerConfig};
 use crate::rng::Rng;
@@ -53,20 +53,12 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// The models `bench` measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BenchModel {
-    EndgameLstm,
-    SnowmanCnn,
-}
-
-impl BenchModel {
-    pub fn name(self) -> &'static str {
-        match self {
-            BenchModel::EndgameLstm => "endgame-lstm",
-            BenchModel::SnowmanCnn => "snowman-cnn",
-        }
-    }
+/// The models `bench` measures: the two papers' architectures with their default settings.
+pub fn architectures() -> [Architecture; 2] {
+    [
+        Architecture::EndgameLstm(EndgameConfig::default()),
+        Architecture::SnowmanCnn(SnowmanConfig::default()),
+    ]
 }
 
 /// Times `count` training names in batches of `batch` (after a warm-up of two batches),
@@ -215,7 +207,7 @@ fn measure_net<N: Trainable>(
 /// Measures one of our models on `names` on `backend` (the CPU's within the current rayon
 /// pool). Every timing of a GPU ends with a read back from the device, so queued work counts.
 pub fn measure(
-    model: BenchModel,
+    model: &Architecture,
     names: &[String],
     backend: Backend,
     batches: Batches,
@@ -225,12 +217,12 @@ pub fn measure(
     let indices = vocab.encode_batch(names);
     let init = &mut Rng::new(1);
     match model {
-        BenchModel::EndgameLstm => {
-            let net = EndgameLstm::new(EndgameConfig::default(), vocab.size(), init);
+        Architecture::EndgameLstm(config) | Architecture::EndgameLstmMulticlass(config) => {
+            let net = EndgameLstm::new(*config, vocab.size(), init);
             measure_net(net, &vocab, &indices, backend, batches, options)
         }
-        BenchModel::SnowmanCnn => {
-            let net = SnowmanCnn::new(SnowmanConfig::default(), vocab.size(), init);
+        Architecture::SnowmanCnn(config) => {
+            let net = SnowmanCnn::new(config.clone(), vocab.size(), init);
             measure_net(net, &vocab, &indices, backend, batches, options)
         }
     }

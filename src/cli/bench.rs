@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use dga_lite::backend::{Backend, Simd};
 use dga_lite::bench;
 use dga_lite::data::{self, Class};
+use dga_lite::model::Architecture;
 
 fn bench_names(data: &std::path::Path) -> (Vec<String>, String) {
     let benign = data.join("benign.csv");
@@ -36,7 +37,7 @@ fn bench_names(data: &std::path::Path) -> (Vec<String>, String) {
 /// The PyTorch peer on the CPU, or with `gpu_batch` on the GPU at that batch size.
 fn run_peer(
     args: &BenchArgs,
-    model: bench::BenchModel,
+    model: &Architecture,
     names_file: &std::path::Path,
     threads: usize,
     gpu_batch: Option<usize>,
@@ -91,13 +92,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         latency_runs: 200,
         repeats: args.repeat,
     };
-    let models = [
-        bench::BenchModel::EndgameLstm,
-        bench::BenchModel::SnowmanCnn,
-    ];
+    let models = bench::architectures();
     let on = |b: BackendArg| args.backend.contains(&b);
     // CPU training and scoring rates at the largest thread count, per model, for the GPU table.
-    let mut cpu_rates: Vec<(bench::BenchModel, f64, f64)> = Vec::new();
+    let mut cpu_rates: Vec<(&str, f64, f64)> = Vec::new();
     if on(BackendArg::Cpu) {
         out!(
             "{:<14} {:<8} {:<32} {:>12} {:>12} {:>8}",
@@ -116,7 +114,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     for (model, threads) in models
         .iter()
-        .flat_map(|&m| cpu_runs.iter().map(move |&t| (m, t)))
+        .flat_map(|m| cpu_runs.iter().map(move |&t| (m, t)))
     {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -124,8 +122,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let ours = pool.install(|| {
             bench::measure(model, &names, Backend::cpu(), bench::CPU_BATCHES, &options)
         })?;
-        cpu_rates.retain(|(m, _, _)| *m != model);
-        cpu_rates.push((model, ours.train_names_per_s, ours.score_names_per_s));
+        cpu_rates.retain(|(m, _, _)| *m != model.name());
+        cpu_rates.push((model.name(), ours.train_names_per_s, ours.score_names_per_s));
         let peer = if args.no_peer {
             Err(anyhow::anyhow!("not run (--no-peer)"))
         } else {
@@ -191,7 +189,7 @@ fn gpu_bench(
     names: &[String],
     names_file: &std::path::Path,
     options: &bench::BenchOptions,
-    cpu_rates: &[(bench::BenchModel, f64, f64)],
+    cpu_rates: &[(&str, f64, f64)],
 ) -> anyhow::Result<()> {
     const EPOCH_NAMES: f64 = 1.1e6;
     out!(
@@ -206,11 +204,8 @@ fn gpu_bench(
         "ours/PT"
     );
     let threads = args.threads.iter().copied().max().unwrap_or(1);
-    for model in [
-        bench::BenchModel::EndgameLstm,
-        bench::BenchModel::SnowmanCnn,
-    ] {
-        let cpu = cpu_rates.iter().find(|(m, _, _)| *m == model);
+    for model in &bench::architectures() {
+        let cpu = cpu_rates.iter().find(|(m, _, _)| *m == model.name());
         for batch in [128usize, 4096] {
             let batches = bench::Batches {
                 train: batch,
