@@ -7,6 +7,12 @@ pub const PAD: u8 = 0;
 /// Index of any character the vocabulary has never seen.
 pub const UNKNOWN: u8 = 1;
 
+/// Number of leading padding indices of an encoded row: the step its name starts at. (Names
+/// are pre-padded, so every fast path skips these steps or looks their result up.)
+pub fn start_of(row: &[u8]) -> usize {
+    row.iter().take_while(|&&v| v == PAD).count()
+}
+
 /// Maps characters to indices: 0 is padding, 1 is "unknown", then the characters seen in
 /// training in byte order (so the same names always give the same vocabulary).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -10,12 +10,13 @@
 
 mod common;
 
-use dga_lite::backend::cuda::endgame_lstm::{GpuEndgame, batch_mask};
-use dga_lite::backend::cuda::snowman_cnn::GpuSnowman;
+use dga_lite::backend::cuda::endgame_lstm::GpuEndgame;
+use dga_lite::backend::cuda::ops;
 use dga_lite::backend::cuda::{Gpu, kernels};
-use dga_lite::backend::reference;
+use dga_lite::backend::{Backend, Batch, Trainable, reference};
 use dga_lite::encode::MAXLEN;
-use dga_lite::model::{EndgameConfig, EndgameLstm, Network, SnowmanCnn, SnowmanConfig};
+use dga_lite::model::head::batch_dropout_mask;
+use dga_lite::model::{EndgameConfig, EndgameLstm, SnowmanCnn, SnowmanConfig};
 use dga_lite::nn::{Optimizer, OptimizerConfig, RecurrentActivation};
 use dga_lite::rng::Rng;
 
@@ -135,48 +136,9 @@ fn worst(gpu: &[f32], cpu: &[f32]) -> f64 {
 
 const TOLERANCE: f64 = 1e-4;
 
-/// What the parity check needs from a model on the GPU.
-trait OnGpu<N>: Sized {
-    fn upload(gpu: Gpu, net: &N, optimizer: &Optimizer) -> Self;
-    fn step(&mut self, indices: &[u8], labels: &[f32], weights: &[f32], rng: &Rng);
-    fn grads(&self) -> Vec<Vec<f32>>;
-    fn back(&self) -> (N, Optimizer);
-    fn probabilities(&mut self, indices: &[u8]) -> Vec<f32>;
-    fn loss(&mut self) -> f64;
-}
-
-macro_rules! on_gpu {
-    ($gpu:ty, $net:ty) => {
-        impl OnGpu<$net> for $gpu {
-            fn upload(gpu: Gpu, net: &$net, optimizer: &Optimizer) -> Self {
-                <$gpu>::new(gpu, net, optimizer).unwrap()
-            }
-            fn step(&mut self, indices: &[u8], labels: &[f32], weights: &[f32], rng: &Rng) {
-                self.train_step(indices, labels, weights, rng).unwrap()
-            }
-            fn grads(&self) -> Vec<Vec<f32>> {
-                self.gradients().unwrap()
-            }
-            fn back(&self) -> ($net, Optimizer) {
-                self.download().unwrap()
-            }
-            fn probabilities(&mut self, indices: &[u8]) -> Vec<f32> {
-                // Blocks of 50 names: several launches, the last one partial.
-                <$gpu>::probabilities(self, indices, 50).unwrap()
-            }
-            fn loss(&mut self) -> f64 {
-                self.take_loss().unwrap()
-            }
-        }
-    };
-}
-
-on_gpu!(GpuEndgame, EndgameLstm);
-on_gpu!(GpuSnowman, SnowmanCnn);
-
 /// One step's gradients, then the weights and optimiser after three steps and the
 /// probabilities, GPU against the CPU reference, on a batch of 128 names.
-fn parity<N: Network, G: OnGpu<N>>(gpu: Gpu, net: N, optimizer: OptimizerConfig, seed: u64) {
+fn parity<N: Trainable>(net: N, optimizer: OptimizerConfig, seed: u64) {
     let mut rng = Rng::new(seed);
     let vocab = 40; // the nets below are built for 40 characters
     let n = 128;
@@ -186,15 +148,23 @@ fn parity<N: Network, G: OnGpu<N>>(gpu: Gpu, net: N, optimizer: OptimizerConfig,
     let weights: Vec<f32> = (0..n).map(|_| rng.uniform(0.5, 2.0)).collect();
     let step_rngs: Vec<Rng> = (0..3).map(|k| Rng::new(seed ^ (7 + k))).collect();
 
-    let mut on_gpu = G::upload(gpu, &net, &Optimizer::new(optimizer));
+    let mut on_gpu = Backend::Cuda(0)
+        .session(net.clone(), Optimizer::new(optimizer))
+        .unwrap_or_else(|e| panic!("this test needs a GPU: {e}"));
+    eprintln!("GPU: {}", on_gpu.describe());
+    let mut batch = Batch::default();
+    batch.indices.extend_from_slice(&indices);
+    batch.labels.extend_from_slice(&labels);
+    batch.weights.extend_from_slice(&weights);
     let mut cpu_net = net.clone();
     let mut cpu_opt = Optimizer::new(optimizer);
     let mut failures = Vec::new();
     for (step, rng) in step_rngs.iter().enumerate() {
         let (_, grad) = reference::batch_loss_and_grads(&cpu_net, &indices, &labels, &weights, rng);
-        on_gpu.step(&indices, &labels, &weights, rng);
+        on_gpu.train_step(&batch, rng).unwrap();
         if step == 0 {
-            for ((name, cpu), gpu) in grad.tensors().into_iter().zip(on_gpu.grads()) {
+            let gpu_grads = on_gpu.last_gradients().unwrap().expect("a GPU keeps them");
+            for ((name, cpu), gpu) in grad.tensors().into_iter().zip(gpu_grads) {
                 let w = worst(&gpu[..cpu.len()], cpu);
                 eprintln!("grad {name:<24} worst relative difference {w:.2e}");
                 if w > TOLERANCE {
@@ -205,7 +175,7 @@ fn parity<N: Network, G: OnGpu<N>>(gpu: Gpu, net: N, optimizer: OptimizerConfig,
         let grads: Vec<&[f32]> = grad.tensors().into_iter().map(|(_, t)| t).collect();
         cpu_opt.step(&mut cpu_net.tensors_mut(), &grads);
     }
-    let (gpu_net, gpu_opt) = on_gpu.back();
+    let (gpu_net, gpu_opt) = on_gpu.download().unwrap();
     for ((name, cpu), (_, gpu)) in cpu_net.tensors().into_iter().zip(gpu_net.tensors()) {
         let w = worst(gpu, cpu);
         eprintln!("{name:<24} after 3 steps: worst relative difference {w:.2e}");
@@ -223,13 +193,13 @@ fn parity<N: Network, G: OnGpu<N>>(gpu: Gpu, net: N, optimizer: OptimizerConfig,
         }
     }
     let cpu_p = reference::probabilities(&cpu_net, &indices);
-    let gpu_p = on_gpu.probabilities(&indices);
+    let gpu_p = on_gpu.probabilities(&indices).unwrap();
     let w = worst(&gpu_p, &cpu_p);
     eprintln!("probabilities: worst relative difference {w:.2e}");
     if w > TOLERANCE {
         failures.push(format!("probabilities: {w:.2e}"));
     }
-    let loss = on_gpu.loss();
+    let loss = on_gpu.take_loss().unwrap();
     assert!(loss.is_finite() && loss > 0.0, "epoch loss {loss}");
     assert!(
         failures.is_empty(),
@@ -240,32 +210,29 @@ fn parity<N: Network, G: OnGpu<N>>(gpu: Gpu, net: N, optimizer: OptimizerConfig,
 #[test]
 #[ignore = "needs an NVIDIA GPU: cargo test --release --test cuda -- --include-ignored"]
 fn gpu_lstm_matches_the_cpu_reference() {
-    let gpu = gpu();
     let net = EndgameLstm::new(EndgameConfig::default(), 40, &mut Rng::new(1));
-    parity::<_, GpuEndgame>(gpu, net, OptimizerConfig::rmsprop(), 1);
+    parity(net, OptimizerConfig::rmsprop(), 1);
 }
 
 #[test]
 #[ignore = "needs an NVIDIA GPU: cargo test --release --test cuda -- --include-ignored"]
 fn gpu_multiclass_hard_sigmoid_adam_matches_the_cpu_reference() {
-    let gpu = gpu();
     let config = EndgameConfig {
         outputs: 12,
         recurrent_activation: RecurrentActivation::HardSigmoid,
         ..EndgameConfig::default()
     };
     let net = EndgameLstm::new(config, 40, &mut Rng::new(2));
-    parity::<_, GpuEndgame>(gpu, net, OptimizerConfig::adam(), 2);
+    parity(net, OptimizerConfig::adam(), 2);
 }
 
 #[test]
 #[ignore = "needs an NVIDIA GPU: cargo test --release --test cuda -- --include-ignored"]
 fn gpu_cnn_matches_the_cpu_reference() {
-    let gpu = gpu();
     let mut net = SnowmanCnn::new(SnowmanConfig::default(), 40, &mut Rng::new(3));
     // Weights on a scale where ReLU and max are exercised (as tests/fast_cpu.rs).
     net.embedding.weight.mapv_inplace(|v| v * 20.0);
-    parity::<_, GpuSnowman>(gpu, net, OptimizerConfig::rmsprop(), 3);
+    parity(net, OptimizerConfig::rmsprop(), 3);
 }
 
 #[test]
@@ -312,9 +279,220 @@ fn training_on_the_gpu_reaches_the_cpu_auc() {
 fn the_gpu_dropout_mask_is_the_cpu_one() {
     // Needs no GPU: the mask the GPU path uploads is drawn chunk by chunk like the CPU's.
     let step_rng = Rng::new(3);
-    let mask = batch_mask(0.5, 70, 4, &step_rng);
+    let mask = batch_dropout_mask(0.5, 70, 4, &step_rng);
     assert_eq!(mask.len(), 280);
     let dropout = dga_lite::nn::Dropout { rate: 0.5 };
     let second_chunk = dropout.mask(32, 4, &mut step_rng.fork(1));
     assert_eq!(&mask[32 * 4..64 * 4], second_chunk.as_slice().unwrap());
+}
+
+// Each kernel against its CPU function, at odd sizes (nothing a multiple of a block or a
+// tile), as llm.c's dev/cuda checks each kernel on its own: a failure here names the kernel,
+// where the model parity tests above can only name the tensor.
+
+/// `n` values in [-2, 2) from a seeded generator.
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    (0..n).map(|_| rng.uniform(-2.0, 2.0)).collect()
+}
+
+/// Fails with the kernel's name when the GPU's values are not the CPU's.
+fn same(kernel: &str, gpu: &[f32], cpu: &[f32]) {
+    assert!(
+        gpu.len() >= cpu.len(),
+        "{kernel}: {} values, expected {}",
+        gpu.len(),
+        cpu.len()
+    );
+    let w = worst(&gpu[..cpu.len()], cpu);
+    assert!(
+        w <= TOLERANCE,
+        "{kernel}: worst relative difference {w:.2e}"
+    );
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release --test cuda -- --include-ignored"]
+fn matmul_matches_the_cpu_at_odd_sizes_with_every_transpose() {
+    let gpu = gpu();
+    let (m, n, k) = (37, 19, 23);
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let (a, b, c0) = (values(m * k, 1), values(k * n, 2), values(m * n, 3));
+        // op(a)[i][p] and op(b)[p][j] from the row-major buffers.
+        let at = |i: usize, p: usize| if ta { a[p * m + i] } else { a[i * k + p] };
+        let bt = |p: usize, j: usize| if tb { b[j * k + p] } else { b[p * n + j] };
+        for beta in [0.0f32, 1.0] {
+            let mut cpu = vec![0.0f32; m * n];
+            for i in 0..m {
+                for j in 0..n {
+                    let dot: f32 = (0..k).map(|p| at(i, p) * bt(p, j)).sum();
+                    cpu[i * n + j] = dot + beta * c0[i * n + j];
+                }
+            }
+            let (da, db) = (gpu.upload(&a).unwrap(), gpu.upload(&b).unwrap());
+            let mut dc = gpu.upload(&c0).unwrap();
+            ops::matmul(&gpu, &da, &db, &mut dc, (m, n, k), ta, tb, beta).unwrap();
+            same(
+                &format!("matmul ta={ta} tb={tb} beta={beta}"),
+                &gpu.download(&dc).unwrap(),
+                &cpu,
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release --test cuda -- --include-ignored"]
+fn row_and_column_kernels_match_the_cpu() {
+    let gpu = gpu();
+    let (rows, cols) = (37, 19);
+    let x = values(rows * cols, 4);
+    let bias = values(cols, 5);
+    // add_bias_rows
+    let mut dx = gpu.upload(&x).unwrap();
+    ops::add_bias_rows(&gpu, &mut dx, &gpu.upload(&bias).unwrap(), rows, cols).unwrap();
+    let cpu: Vec<f32> = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v + bias[i % cols])
+        .collect();
+    same("add_bias_rows", &gpu.download(&dx).unwrap(), &cpu);
+    // column_sums
+    let mut sums = gpu.zeros(cols).unwrap();
+    ops::column_sums(&gpu, &gpu.upload(&x).unwrap(), &mut sums, rows, cols).unwrap();
+    let cpu: Vec<f32> = (0..cols)
+        .map(|c| (0..rows).map(|r| x[r * cols + c]).sum())
+        .collect();
+    same("column_sums", &gpu.download(&sums).unwrap(), &cpu);
+    // transpose
+    let mut t = gpu.zeros(rows * cols).unwrap();
+    ops::transpose(&gpu, &gpu.upload(&x).unwrap(), &mut t, rows, cols).unwrap();
+    let mut cpu = vec![0.0f32; rows * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            cpu[c * rows + r] = x[r * cols + c];
+        }
+    }
+    same("transpose", &gpu.download(&t).unwrap(), &cpu);
+    // multiply (the dropout mask)
+    let mask = values(rows * cols, 6);
+    let mut dx = gpu.upload(&x).unwrap();
+    ops::multiply(&gpu, &mut dx, &gpu.upload(&mask).unwrap(), rows * cols).unwrap();
+    let cpu: Vec<f32> = x.iter().zip(&mask).map(|(a, b)| a * b).collect();
+    same("multiply", &gpu.download(&dx).unwrap(), &cpu);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release --test cuda -- --include-ignored"]
+fn gather_and_scatter_by_index_match_the_cpu() {
+    let gpu = gpu();
+    let (rows, vocab, dim) = (333, 41, 7);
+    let mut rng = Rng::new(7);
+    let indices: Vec<u8> = (0..rows).map(|_| rng.below(vocab) as u8).collect();
+    ops::check_indices(&indices, vocab).unwrap();
+    let table = values(vocab * dim, 8);
+    let d_rows = values(rows * dim, 9);
+    let di = gpu.upload(&indices).unwrap();
+    let mut out = gpu.zeros(rows * dim).unwrap();
+    // SAFETY: check_indices above.
+    unsafe { ops::gather_rows(&gpu, &di, &gpu.upload(&table).unwrap(), &mut out, rows, dim) }
+        .unwrap();
+    let cpu: Vec<f32> = indices
+        .iter()
+        .flat_map(|&v| table[v as usize * dim..(v as usize + 1) * dim].to_vec())
+        .collect();
+    same("gather_rows", &gpu.download(&out).unwrap(), &cpu);
+    let mut grad = gpu.zeros(vocab * dim).unwrap();
+    let dd = gpu.upload(&d_rows).unwrap();
+    // SAFETY: check_indices above.
+    unsafe { ops::scatter_rows_by_index(&gpu, &di, &dd, &mut grad, (rows, vocab, dim)) }.unwrap();
+    let mut cpu = vec![0.0f32; vocab * dim];
+    for (r, &v) in indices.iter().enumerate() {
+        for d in 0..dim {
+            cpu[v as usize * dim + d] += d_rows[r * dim + d];
+        }
+    }
+    same("scatter_rows_by_index", &gpu.download(&grad).unwrap(), &cpu);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release --test cuda -- --include-ignored"]
+fn losses_and_probabilities_match_the_cpu() {
+    let gpu = gpu();
+    let rows = 37;
+    let mut rng = Rng::new(10);
+    let weights: Vec<f32> = (0..rows).map(|_| rng.uniform(0.5, 2.0)).collect();
+    for classes in [1usize, 5] {
+        let logits = values(rows * classes, 11);
+        let labels: Vec<f32> = (0..rows)
+            .map(|_| rng.below(classes.max(2)) as f32)
+            .collect();
+        let mut cpu_d = vec![0.0f32; rows * classes];
+        let cpu_total = if classes == 1 {
+            dga_lite::nn::loss::sigmoid_bce(&logits, &labels, &weights, rows as f32, &mut cpu_d)
+        } else {
+            dga_lite::nn::loss::softmax_cross_entropy(
+                &logits,
+                classes,
+                &labels,
+                &weights,
+                rows as f32,
+                &mut cpu_d,
+            )
+        };
+        let (mut d, mut per_row) = (gpu.zeros(rows * classes).unwrap(), gpu.zeros(rows).unwrap());
+        ops::loss(
+            &gpu,
+            &gpu.upload(&logits).unwrap(),
+            &gpu.upload(&labels).unwrap(),
+            &gpu.upload(&weights).unwrap(),
+            (rows, classes),
+            rows as f32,
+            &mut d,
+            &mut per_row,
+        )
+        .unwrap();
+        same(
+            &format!("loss d_logits, {classes} classes"),
+            &gpu.download(&d).unwrap(),
+            &cpu_d,
+        );
+        let gpu_total: f64 = gpu
+            .download(&per_row)
+            .unwrap()
+            .iter()
+            .map(|&v| v as f64)
+            .sum();
+        assert!(
+            (gpu_total - cpu_total).abs() <= 1e-4 * cpu_total.abs().max(1.0),
+            "loss sum, {classes} classes: GPU {gpu_total} vs CPU {cpu_total}"
+        );
+        let mut cpu_p = logits.clone();
+        dga_lite::model::head::probabilities_in_place(&mut cpu_p, classes);
+        let mut dp = gpu.upload(&logits).unwrap();
+        ops::probabilities(&gpu, &mut dp, rows, classes).unwrap();
+        same(
+            &format!("probabilities, {classes} classes"),
+            &gpu.download(&dp).unwrap(),
+            &cpu_p,
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: cargo test --release --test cuda -- --include-ignored"]
+fn scoring_in_partial_blocks_matches_one_launch() {
+    let net = EndgameLstm::new(EndgameConfig::default(), 40, &mut Rng::new(12));
+    let indices = random_batch(133, 40, &mut Rng::new(13));
+    let optimizer = Optimizer::new(OptimizerConfig::rmsprop());
+    let mut on_gpu = GpuEndgame::new(gpu(), &net, &optimizer).unwrap();
+    // Blocks of 50: three launches, the last one partial.
+    let blocks = on_gpu.probabilities(&indices, 50).unwrap();
+    let whole = on_gpu.probabilities(&indices, 16384).unwrap();
+    same("probabilities in blocks of 50", &blocks, &whole);
+    same(
+        "probabilities against the reference",
+        &whole,
+        &reference::probabilities(&net, &indices),
+    );
 }

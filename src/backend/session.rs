@@ -50,4 +50,9 @@ pub trait Session<N>: Infer {
     }
     /// The network and optimiser state, back on the host.
     fn download(&self) -> Result<(N, Optimizer), BackendError>;
+    /// The gradients of the last step, in `Network::tensors` order, where the backend keeps
+    /// them (a GPU does; the parity tests compare them with the reference's).
+    fn last_gradients(&self) -> Result<Option<Vec<Vec<f32>>>, BackendError> {
+        Ok(None)
+    }
 }

@@ -3,6 +3,7 @@
 //! with K >= 2 it is softmax with categorical cross-entropy over K classes (the multiclass
 //! LSTM). Shared by the models' reference paths and the fast paths.
 
+use super::CHUNK_ROWS;
 use crate::nn::{Dense, Dropout, loss};
 use crate::rng::Rng;
 use ndarray::{Array2, ArrayView2};
@@ -39,6 +40,21 @@ pub fn head_loss_and_grads(
     };
     let d_dropped = dense.backward(dropped.view(), d_logits.view(), grad);
     (loss_sum, dropout.backward(d_dropped.view(), mask.view()))
+}
+
+/// The dropout mask of a whole batch of `rows` (`[rows, width]`, row-major), as the CPU paths
+/// draw it: they cut a batch into chunks of `CHUNK_ROWS` rows and chunk `k` draws its mask in
+/// `head_loss_and_grads` from `step_rng.fork(k)`. A GPU draws the same masks with this, so
+/// both train on the same dropout.
+pub fn batch_dropout_mask(rate: f32, rows: usize, width: usize, step_rng: &Rng) -> Vec<f32> {
+    let dropout = Dropout { rate };
+    let mut mask = Vec::with_capacity(rows * width);
+    for (k, start) in (0..rows).step_by(CHUNK_ROWS).enumerate() {
+        let n = CHUNK_ROWS.min(rows - start);
+        let chunk = dropout.mask(n, width, &mut step_rng.fork(k as u64));
+        mask.extend(chunk.iter());
+    }
+    mask
 }
 
 /// Turns logits `[n, K]` (row-major) into output probabilities in place: the sigmoid for

@@ -37,7 +37,7 @@ pub struct SnowmanCnn {
 }
 
 /// Tensor names of the convolution of branch `i`.
-const CONV_KERNELS: [&str; 8] = [
+pub const CONV_KERNELS: [&str; 8] = [
     "conv0.kernel",
     "conv1.kernel",
     "conv2.kernel",
@@ -47,7 +47,7 @@ const CONV_KERNELS: [&str; 8] = [
     "conv6.kernel",
     "conv7.kernel",
 ];
-const CONV_BIASES: [&str; 8] = [
+pub const CONV_BIASES: [&str; 8] = [
     "conv0.bias",
     "conv1.bias",
     "conv2.bias",

@@ -22,18 +22,13 @@
 
 use super::packed_lstm::{BackwardStep, ForwardStep, Layout, PackedRecurrent, Simd};
 use super::scratch;
-use crate::encode::{MAXLEN, PAD};
+use crate::encode::{MAXLEN, PAD, start_of};
 use crate::model::head::{dga_scores, probabilities_in_place};
 use crate::model::{CHUNK_ROWS, EndgameLstm, Network};
 use crate::nn::{Dense, matmul};
 use crate::rng::Rng;
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
-
-/// Number of leading padding indices of a row: the step its name starts at.
-fn start_of(row: &[u8]) -> usize {
-    row.iter().take_while(|&&v| v == PAD).count()
-}
 
 /// The weights in the step kernels' layout (see `packed_lstm.rs`).
 #[derive(Clone, Debug)]

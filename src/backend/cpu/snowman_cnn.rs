@@ -12,7 +12,7 @@
 //! batches run in the same fixed chunks with the same dropout masks, so results do not depend
 //! on the thread count.
 
-use crate::encode::{MAXLEN, PAD};
+use crate::encode::{MAXLEN, PAD, start_of};
 use crate::model::head::head_loss_and_grads;
 use crate::model::{CHUNK_ROWS, Network, SnowmanCnn};
 use crate::nn::{loss::sigmoid, matmul};
@@ -69,10 +69,6 @@ impl Tables {
             filters: net.config.filters,
         }
     }
-}
-
-fn start_of(row: &[u8]) -> usize {
-    row.iter().take_while(|&&v| v == PAD).count()
 }
 
 /// Gradients of one chunk, before reduction: per branch, per offset, `dT_k`; per branch, `db`.

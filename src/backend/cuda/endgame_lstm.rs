@@ -6,23 +6,42 @@
 //! The step mirrors the CPU reference (src/model/endgame_lstm.rs), using the exact input-table
 //! identity the fast CPU path uses: z_t = (E W + b)[x_t] + h_{t-1} U.
 
+use super::head;
 use super::ops::{self, LstmTrace};
 use super::params::DeviceParams;
 use super::{CudaError, Gpu};
 use crate::encode::MAXLEN;
-use crate::model::{CHUNK_ROWS, EndgameLstm, Network};
+use crate::model::head::batch_dropout_mask;
+use crate::model::{EndgameLstm, Network};
+use crate::nn::Optimizer;
 use crate::nn::lstm::RecurrentActivation;
-use crate::nn::{Dropout, Optimizer};
 use crate::rng::Rng;
 use cudarc::driver::CudaSlice;
 
-/// Parameter tensors, in `Network::tensors` order.
-const EMBEDDING: usize = 0;
-const KERNEL: usize = 1;
-const RECURRENT: usize = 2;
-const BIAS: usize = 3;
-const DENSE_KERNEL: usize = 4;
-const DENSE_BIAS: usize = 5;
+/// Where each tensor sits among the device parameters, looked up once by its name in
+/// `EndgameLstm::tensors`.
+#[derive(Clone, Copy)]
+struct Slots {
+    embedding: usize,
+    kernel: usize,
+    recurrent: usize,
+    bias: usize,
+    dense_kernel: usize,
+    dense_bias: usize,
+}
+
+impl Slots {
+    fn of(params: &DeviceParams) -> Result<Slots, CudaError> {
+        Ok(Slots {
+            embedding: params.at("embedding.weight")?,
+            kernel: params.at("lstm.kernel")?,
+            recurrent: params.at("lstm.recurrent_kernel")?,
+            bias: params.at("lstm.bias")?,
+            dense_kernel: params.at("dense.kernel")?,
+            dense_bias: params.at("dense.bias")?,
+        })
+    }
+}
 
 /// Working buffers for up to `rows` names per batch.
 struct Buffers {
@@ -84,24 +103,12 @@ pub struct GpuEndgame {
     /// Host copy of the architecture (shapes, activation); weights are on the device.
     shape: EndgameLstm,
     params: DeviceParams,
+    at: Slots,
     buffers: Option<Buffers>,
 }
 
 fn hard(net: &EndgameLstm) -> bool {
     net.lstm.activation == RecurrentActivation::HardSigmoid
-}
-
-/// The dropout mask of a batch of `rows` as the CPU path draws it: chunk `k` of
-/// `CHUNK_ROWS` rows from `step_rng.fork(k)`.
-pub fn batch_mask(rate: f32, rows: usize, width: usize, step_rng: &Rng) -> Vec<f32> {
-    let dropout = Dropout { rate };
-    let mut mask = Vec::with_capacity(rows * width);
-    for (k, start) in (0..rows).step_by(CHUNK_ROWS).enumerate() {
-        let n = CHUNK_ROWS.min(rows - start);
-        let chunk = dropout.mask(n, width, &mut step_rng.fork(k as u64));
-        mask.extend(chunk.iter());
-    }
-    mask
 }
 
 impl GpuEndgame {
@@ -111,6 +118,7 @@ impl GpuEndgame {
         Ok(GpuEndgame {
             gpu,
             shape: net.clone(),
+            at: Slots::of(&params)?,
             params,
             buffers: None,
         })
@@ -134,18 +142,18 @@ impl GpuEndgame {
             self.shape.embedding.weight.ncols(),
             self.shape.lstm.units(),
         );
-        let p = &self.params.weights;
+        let (p, at) = (&self.params.weights, self.at);
         ops::matmul(
             &self.gpu,
-            &p[EMBEDDING],
-            &p[KERNEL],
+            &p[at.embedding],
+            &p[at.kernel],
             table,
             (v, 4 * h, e),
             false,
             false,
             0.0,
         )?;
-        ops::add_bias_rows(&self.gpu, table, &p[BIAS], v, 4 * h)
+        ops::add_bias_rows(&self.gpu, table, &p[at.bias], v, 4 * h)
     }
 
     /// One training step on a batch (`indices` `[n, MAXLEN]`): forward, loss, backward and
@@ -168,17 +176,18 @@ impl GpuEndgame {
             self.shape.outputs(),
         );
         let g = 4 * h;
+        ops::check_indices(indices, v)?;
         let mut b = self.buffers(n, true)?;
         let gpu = &self.gpu;
-        let mask = batch_mask(self.shape.config.dropout, n, h, step_rng);
+        let mask = batch_dropout_mask(self.shape.config.dropout, n, h, step_rng);
         gpu.upload_into(indices, &mut b.indices)?;
         gpu.upload_into(labels, &mut b.labels)?;
         gpu.upload_into(weights, &mut b.weights)?;
         gpu.upload_into(&mask, &mut b.mask)?;
 
-        // Forward.
+        // Forward through the recurrence to the last hidden state.
         self.input_table(&mut b.table)?;
-        let p = &self.params.weights;
+        let at = self.at;
         let trace = LstmTrace {
             gates: &mut b.gates,
             c_prev: &mut b.c_prev,
@@ -186,67 +195,52 @@ impl GpuEndgame {
         };
         let hard = hard(&self.shape);
         let dims = (n, MAXLEN, h);
-        ops::lstm_forward(
-            gpu,
-            &b.indices,
-            &b.table,
-            &p[RECURRENT],
-            dims,
-            hard,
-            &mut b.h_last,
-            Some(trace),
-        )?;
-        gpu.stream
-            .memcpy_dtod(&b.h_last.slice(..n * h), &mut b.dropped.slice_mut(..n * h))?;
-        ops::multiply(gpu, &mut b.dropped, &b.mask, n * h)?;
-        ops::matmul(
-            gpu,
-            &b.dropped,
-            &p[DENSE_KERNEL],
-            &mut b.logits,
-            (n, k, h),
-            false,
-            false,
-            0.0,
-        )?;
-        ops::add_bias_rows(gpu, &mut b.logits, &p[DENSE_BIAS], n, k)?;
-        ops::loss(
-            gpu,
-            &b.logits,
-            &b.labels,
-            &b.weights,
-            (n, k),
-            n as f32,
-            &mut b.d_logits,
-            &mut b.loss_rows,
-        )?;
-        ops::accumulate_sum(gpu, &b.loss_rows, n, &mut self.params.loss_total)?;
+        // SAFETY: every index was checked against the table's `v` rows above.
+        unsafe {
+            ops::lstm_forward(
+                gpu,
+                &b.indices,
+                &b.table,
+                &self.params.weights[at.recurrent],
+                dims,
+                hard,
+                &mut b.h_last,
+                Some(trace),
+            )
+        }?;
 
-        // Backward: the head, then the recurrence, then the input table's factors.
+        // The head: loss, its gradients, and dL/d(h_last) into d_dropped.
+        let p = &self.params.weights;
         let gr = &mut self.params.grads;
-        ops::matmul(
+        let (grad_kernel, grad_bias) = head::pair_mut(gr, at.dense_kernel, at.dense_bias);
+        head::train(
             gpu,
-            &b.dropped,
-            &b.d_logits,
-            &mut gr[DENSE_KERNEL],
-            (h, k, n),
-            true,
-            false,
-            0.0,
-        )?;
-        ops::column_sums(gpu, &b.d_logits, &mut gr[DENSE_BIAS], n, k)?;
-        ops::matmul(
-            gpu,
-            &b.d_logits,
-            &p[DENSE_KERNEL],
-            &mut b.d_dropped,
+            &b.h_last,
+            head::Dense {
+                kernel: &p[at.dense_kernel],
+                bias: &p[at.dense_bias],
+            },
+            head::DenseGrads {
+                kernel: grad_kernel,
+                bias: grad_bias,
+            },
+            head::Buffers {
+                labels: &b.labels,
+                weights: &b.weights,
+                mask: &b.mask,
+                dropped: &mut b.dropped,
+                logits: &mut b.logits,
+                d_logits: &mut b.d_logits,
+                loss_rows: &mut b.loss_rows,
+                d_features: &mut b.d_dropped,
+            },
+            &mut self.params.loss_total,
             (n, h, k),
-            false,
-            true,
-            0.0,
         )?;
-        ops::multiply(gpu, &mut b.d_dropped, &b.mask, n * h)?;
-        ops::transpose(gpu, &p[RECURRENT], &mut b.recurrent_t, h, g)?;
+
+        // Backward through the recurrence, then the input table's factors.
+        let gr = &mut self.params.grads;
+        ops::transpose(gpu, &p[at.recurrent], &mut b.recurrent_t, h, g)?;
         ops::lstm_backward(
             gpu,
             &b.recurrent_t,
@@ -262,18 +256,21 @@ impl GpuEndgame {
             gpu,
             &b.h_prev,
             &b.dz,
-            &mut gr[RECURRENT],
+            &mut gr[at.recurrent],
             (h, g, rows),
             true,
             false,
             0.0,
         )?;
-        ops::scatter_rows_by_index(gpu, &b.indices, &b.dz, &mut b.d_table, (rows, v, g))?;
+        // SAFETY: every index was checked against the `v` rows above.
+        unsafe {
+            ops::scatter_rows_by_index(gpu, &b.indices, &b.dz, &mut b.d_table, (rows, v, g))
+        }?;
         ops::matmul(
             gpu,
             &b.d_table,
-            &p[KERNEL],
-            &mut gr[EMBEDDING],
+            &p[at.kernel],
+            &mut gr[at.embedding],
             (v, e, g),
             false,
             true,
@@ -281,15 +278,15 @@ impl GpuEndgame {
         )?;
         ops::matmul(
             gpu,
-            &p[EMBEDDING],
+            &p[at.embedding],
             &b.d_table,
-            &mut gr[KERNEL],
+            &mut gr[at.kernel],
             (e, g, v),
             true,
             false,
             0.0,
         )?;
-        ops::column_sums(gpu, &b.d_table, &mut gr[BIAS], v, g)?;
+        ops::column_sums(gpu, &b.d_table, &mut gr[at.bias], v, g)?;
         self.buffers = Some(b);
         self.params.update(&self.gpu)
     }
@@ -314,9 +311,11 @@ impl GpuEndgame {
     pub fn probabilities(&mut self, indices: &[u8], block: usize) -> Result<Vec<f32>, CudaError> {
         let n = indices.len() / MAXLEN;
         let (h, k) = (self.shape.lstm.units(), self.shape.outputs());
+        ops::check_indices(indices, self.shape.embedding.weight.nrows())?;
         let block = block.max(1);
         let mut b = self.buffers(block.min(n.max(1)), false)?;
         self.input_table(&mut b.table)?;
+        let (p, at) = (&self.params.weights, self.at);
         let mut out = Vec::with_capacity(n * k);
         for start in (0..n).step_by(block) {
             let rows = block.min(n - start);
@@ -325,34 +324,24 @@ impl GpuEndgame {
                 &indices[start * MAXLEN..(start + rows) * MAXLEN],
                 &mut b.indices,
             )?;
-            ops::lstm_forward(
-                gpu,
-                &b.indices,
-                &b.table,
-                &self.params.weights[RECURRENT],
-                (rows, MAXLEN, h),
-                hard(&self.shape),
-                &mut b.h_last,
-                None,
-            )?;
-            ops::matmul(
-                gpu,
-                &b.h_last,
-                &self.params.weights[DENSE_KERNEL],
-                &mut b.logits,
-                (rows, k, h),
-                false,
-                false,
-                0.0,
-            )?;
-            ops::add_bias_rows(
-                gpu,
-                &mut b.logits,
-                &self.params.weights[DENSE_BIAS],
-                rows,
-                k,
-            )?;
-            ops::probabilities(gpu, &mut b.logits, rows, k)?;
+            // SAFETY: every index was checked against the table's rows above.
+            unsafe {
+                ops::lstm_forward(
+                    gpu,
+                    &b.indices,
+                    &b.table,
+                    &p[at.recurrent],
+                    (rows, MAXLEN, h),
+                    hard(&self.shape),
+                    &mut b.h_last,
+                    None,
+                )
+            }?;
+            let dense = head::Dense {
+                kernel: &p[at.dense_kernel],
+                bias: &p[at.dense_bias],
+            };
+            head::probabilities(gpu, &b.h_last, dense, &mut b.logits, (rows, h, k))?;
             let values = gpu.download(&b.logits)?;
             out.extend_from_slice(&values[..rows * k]);
         }

@@ -6,6 +6,7 @@
 //! and says what is missing otherwise.
 
 pub mod endgame_lstm;
+mod head;
 pub mod kernels;
 pub mod ops;
 pub mod params;

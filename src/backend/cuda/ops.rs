@@ -7,12 +7,12 @@ use cudarc::driver::{CudaSlice, LaunchArgs, LaunchConfig, PushKernelArg};
 
 const THREADS: u32 = 256;
 
-fn blocks_for(n: usize) -> LaunchConfig {
-    LaunchConfig {
-        grid_dim: ((n as u32).div_ceil(THREADS).max(1), 1, 1),
+fn blocks_for(n: usize) -> Result<LaunchConfig, CudaError> {
+    Ok(LaunchConfig {
+        grid_dim: (u(n.div_ceil(THREADS as usize).max(1))?, 1, 1),
         block_dim: (THREADS, 1, 1),
         shared_mem_bytes: 0,
-    }
+    })
 }
 
 fn check(what: &str, ok: bool) -> Result<(), CudaError> {
@@ -23,8 +23,20 @@ fn check(what: &str, ok: bool) -> Result<(), CudaError> {
     }
 }
 
-fn i(v: usize) -> i32 {
-    v as i32
+/// A size as the kernels' `int`: refused, not wrapped, when it does not fit.
+fn i(v: usize) -> Result<i32, CudaError> {
+    i32::try_from(v)
+        .map_err(|_| CudaError::Driver(format!("size {v} is beyond the kernels' int range")))
+}
+
+/// A launch dimension: refused, not wrapped, when it does not fit.
+fn u(v: usize) -> Result<u32, CudaError> {
+    u32::try_from(v).map_err(|_| CudaError::Driver(format!("launch size {v} is beyond u32")))
+}
+
+/// An element count as the kernels' `long long`.
+fn l(v: usize) -> Result<i64, CudaError> {
+    i64::try_from(v).map_err(|_| CudaError::Driver(format!("size {v} is beyond i64")))
 }
 
 /// `c = op(a) op(b) + beta c` (see kernels/matmul.cu): `op(a)` is `[m, k]`, `op(b)` `[k, n]`.
@@ -47,11 +59,11 @@ pub fn matmul(
         return Ok(());
     }
     let cfg = LaunchConfig {
-        grid_dim: ((n as u32).div_ceil(16), (m as u32).div_ceil(16), 1),
+        grid_dim: (u(n.div_ceil(16))?, u(m.div_ceil(16))?, 1),
         block_dim: (16, 16, 1),
         shared_mem_bytes: 0,
     };
-    let (m, n, k, ta, tb) = (i(m), i(n), i(k), i32::from(trans_a), i32::from(trans_b));
+    let (m, n, k, ta, tb) = (i(m)?, i(n)?, i(k)?, i32::from(trans_a), i32::from(trans_b));
     let mut launch = gpu.stream.launch_builder(gpu.function("matmul"));
     launch
         .arg(a)
@@ -79,11 +91,11 @@ pub fn add_bias_rows(
         "add_bias_rows",
         x.len() >= rows * cols && bias.len() >= cols,
     )?;
-    let (r, c) = (i(rows), i(cols));
+    let (r, c) = (i(rows)?, i(cols)?);
     let mut launch = gpu.stream.launch_builder(gpu.function("add_bias_rows"));
     launch.arg(x).arg(bias).arg(&r).arg(&c);
     // SAFETY: sizes checked above.
-    unsafe { launch.launch(blocks_for(rows * cols)) }?;
+    unsafe { launch.launch(blocks_for(rows * cols)?) }?;
     Ok(())
 }
 
@@ -95,11 +107,11 @@ pub fn column_sums(
     cols: usize,
 ) -> Result<(), CudaError> {
     check("column_sums", x.len() >= rows * cols && out.len() >= cols)?;
-    let (r, c) = (i(rows), i(cols));
+    let (r, c) = (i(rows)?, i(cols)?);
     let mut launch = gpu.stream.launch_builder(gpu.function("column_sums"));
     launch.arg(x).arg(out).arg(&r).arg(&c);
     // SAFETY: sizes checked above.
-    unsafe { launch.launch(blocks_for(cols)) }?;
+    unsafe { launch.launch(blocks_for(cols)?) }?;
     Ok(())
 }
 
@@ -114,15 +126,32 @@ pub fn transpose(
         "transpose",
         x.len() >= rows * cols && out.len() >= rows * cols,
     )?;
-    let (r, c) = (i(rows), i(cols));
+    let (r, c) = (i(rows)?, i(cols)?);
     let mut launch = gpu.stream.launch_builder(gpu.function("transpose"));
     launch.arg(x).arg(out).arg(&r).arg(&c);
     // SAFETY: sizes checked above.
-    unsafe { launch.launch(blocks_for(rows * cols)) }?;
+    unsafe { launch.launch(blocks_for(rows * cols)?) }?;
     Ok(())
 }
 
-pub fn gather_rows(
+/// Checks, on the host, that every index of a batch names a row of a `rows`-row table: the
+/// one check that makes the kernels indexing by data (`gather_rows`, `scatter_rows_by_index`,
+/// `lstm_forward`) safe to call on that batch.
+pub fn check_indices(indices: &[u8], rows: usize) -> Result<(), CudaError> {
+    match indices.iter().map(|&v| v as usize).max() {
+        Some(largest) if largest >= rows => Err(CudaError::Driver(format!(
+            "index {largest} is beyond the table's {rows} rows"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `out[r] = table[indices[r]]` for `rows` rows of `dim` values.
+///
+/// # Safety
+/// Every value in `indices[..rows]` must be below `table`'s row count (`check_indices` on
+/// the host data uploaded into `indices`).
+pub unsafe fn gather_rows(
     gpu: &Gpu,
     indices: &CudaSlice<u8>,
     table: &CudaSlice<f32>,
@@ -134,16 +163,20 @@ pub fn gather_rows(
         "gather_rows",
         indices.len() >= rows && out.len() >= rows * dim,
     )?;
-    let (r, d) = (i(rows), i(dim));
+    let (r, d) = (i(rows)?, i(dim)?);
     let mut launch = gpu.stream.launch_builder(gpu.function("gather_rows"));
     launch.arg(indices).arg(table).arg(out).arg(&r).arg(&d);
-    // SAFETY: sizes checked above; indices are below the table's rows (the vocabulary
-    // encodes every name into it).
-    unsafe { launch.launch(blocks_for(rows * dim)) }?;
+    // SAFETY: sizes checked above; indices are below the table's rows (the caller's contract).
+    unsafe { launch.launch(blocks_for(rows * dim)?) }?;
     Ok(())
 }
 
-pub fn scatter_rows_by_index(
+/// `grad[indices[r]] += d_rows[r]` for `rows` rows of `dim` values, into a `[vocab, dim]`
+/// gradient.
+///
+/// # Safety
+/// Every value in `indices[..rows]` must be below `vocab` (`check_indices`).
+pub unsafe fn scatter_rows_by_index(
     gpu: &Gpu,
     indices: &CudaSlice<u8>,
     d_rows: &CudaSlice<f32>,
@@ -154,7 +187,7 @@ pub fn scatter_rows_by_index(
         "scatter_rows_by_index",
         indices.len() >= rows && d_rows.len() >= rows * dim && grad.len() >= vocab * dim,
     )?;
-    let (r, v, d) = (i(rows), i(vocab), i(dim));
+    let (r, v, d) = (i(rows)?, i(vocab)?, i(dim)?);
     let mut launch = gpu
         .stream
         .launch_builder(gpu.function("scatter_rows_by_index"));
@@ -165,8 +198,8 @@ pub fn scatter_rows_by_index(
         .arg(&r)
         .arg(&v)
         .arg(&d);
-    // SAFETY: sizes checked above.
-    unsafe { launch.launch(blocks_for(vocab * dim)) }?;
+    // SAFETY: sizes checked above; indices are below `vocab` (the caller's contract).
+    unsafe { launch.launch(blocks_for(vocab * dim)?) }?;
     Ok(())
 }
 
@@ -177,17 +210,22 @@ pub struct LstmTrace<'a> {
     pub h_prev: &'a mut CudaSlice<f32>,
 }
 
-fn lstm_launch(batch: usize, units: usize) -> LaunchConfig {
-    LaunchConfig {
-        grid_dim: (batch as u32, 1, 1),
-        block_dim: ((4 * units).min(1024) as u32, 1, 1),
-        shared_mem_bytes: (6 * units * 4) as u32,
-    }
+fn lstm_launch(batch: usize, units: usize) -> Result<LaunchConfig, CudaError> {
+    Ok(LaunchConfig {
+        grid_dim: (u(batch)?, 1, 1),
+        block_dim: (u((4 * units).min(1024))?, 1, 1),
+        shared_mem_bytes: u(6 * units * 4)?,
+    })
 }
 
-/// The whole forward recurrence of `batch` names (kernels/lstm.cu).
+/// The whole forward recurrence of `batch` names (kernels/lstm.cu), reading each step's
+/// gate inputs from `table` (`[vocab, 4 units]`) by index.
+///
+/// # Safety
+/// Every value in `indices[..batch * steps]` must be below `table`'s row count
+/// (`check_indices`).
 #[allow(clippy::too_many_arguments)]
-pub fn lstm_forward(
+pub unsafe fn lstm_forward(
     gpu: &Gpu,
     indices: &CudaSlice<u8>,
     table: &CudaSlice<f32>,
@@ -206,7 +244,7 @@ pub fn lstm_forward(
     if batch == 0 {
         return Ok(());
     }
-    let (s, u, h) = (i(steps), i(units), i32::from(hard));
+    let (s, u, h) = (i(steps)?, i(units)?, i32::from(hard));
     let null = 0u64;
     let mut launch = gpu.stream.launch_builder(gpu.function("lstm_forward"));
     launch
@@ -227,12 +265,12 @@ pub fn lstm_forward(
             )?;
             launch.arg(t.gates).arg(t.c_prev).arg(t.h_prev);
             // SAFETY: sizes checked above.
-            unsafe { launch.launch(lstm_launch(batch, units)) }?;
+            unsafe { launch.launch(lstm_launch(batch, units)?) }?;
         }
         None => {
             launch.arg(&null).arg(&null).arg(&null);
             // SAFETY: sizes checked above; null trace pointers are never written.
-            unsafe { launch.launch(lstm_launch(batch, units)) }?;
+            unsafe { launch.launch(lstm_launch(batch, units)?) }?;
         }
     }
     Ok(())
@@ -261,7 +299,7 @@ pub fn lstm_backward(
     if batch == 0 {
         return Ok(());
     }
-    let (s, u, h) = (i(steps), i(units), i32::from(hard));
+    let (s, u, h) = (i(steps)?, i(units)?, i32::from(hard));
     let mut launch = gpu.stream.launch_builder(gpu.function("lstm_backward"));
     launch
         .arg(recurrent_t)
@@ -273,7 +311,7 @@ pub fn lstm_backward(
         .arg(&h)
         .arg(dz);
     // SAFETY: sizes checked above.
-    unsafe { launch.launch(lstm_launch(batch, units)) }?;
+    unsafe { launch.launch(lstm_launch(batch, units)?) }?;
     Ok(())
 }
 
@@ -297,7 +335,7 @@ pub fn loss(
             && d_logits.len() >= rows * classes
             && loss_rows.len() >= rows,
     )?;
-    let (n, k) = (i(rows), i(classes));
+    let (n, k) = (i(rows)?, i(classes)?);
     let name = if classes == 1 {
         "sigmoid_bce"
     } else {
@@ -310,7 +348,7 @@ pub fn loss(
     }
     launch.arg(&denominator).arg(d_logits).arg(loss_rows);
     // SAFETY: sizes checked above.
-    unsafe { launch.launch(blocks_for(rows)) }?;
+    unsafe { launch.launch(blocks_for(rows)?) }?;
     Ok(())
 }
 
@@ -321,11 +359,11 @@ pub fn probabilities(
     classes: usize,
 ) -> Result<(), CudaError> {
     check("probabilities", logits.len() >= rows * classes)?;
-    let (n, k) = (i(rows), i(classes));
+    let (n, k) = (i(rows)?, i(classes)?);
     let mut launch = gpu.stream.launch_builder(gpu.function("probabilities"));
     launch.arg(logits).arg(&n).arg(&k);
     // SAFETY: sizes checked above.
-    unsafe { launch.launch(blocks_for(rows)) }?;
+    unsafe { launch.launch(blocks_for(rows)?) }?;
     Ok(())
 }
 
@@ -337,11 +375,11 @@ pub fn multiply(
     n: usize,
 ) -> Result<(), CudaError> {
     check("multiply", x.len() >= n && mask.len() >= n)?;
-    let n64 = n as i64;
+    let n64 = l(n)?;
     let mut launch = gpu.stream.launch_builder(gpu.function("multiply"));
     launch.arg(x).arg(mask).arg(&n64);
     // SAFETY: sizes checked above.
-    unsafe { launch.launch(blocks_for(n)) }?;
+    unsafe { launch.launch(blocks_for(n)?) }?;
     Ok(())
 }
 
@@ -352,11 +390,11 @@ pub fn accumulate_sum(
     acc: &mut CudaSlice<f64>,
 ) -> Result<(), CudaError> {
     check("accumulate_sum", x.len() >= n && !acc.is_empty())?;
-    let n = i(n);
+    let n = i(n)?;
     let mut launch = gpu.stream.launch_builder(gpu.function("accumulate_sum"));
     launch.arg(x).arg(&n).arg(acc);
     // SAFETY: sizes checked above.
-    unsafe { launch.launch(blocks_for(1)) }?;
+    unsafe { launch.launch(blocks_for(1)?) }?;
     Ok(())
 }
 
@@ -369,7 +407,7 @@ pub fn rmsprop_step(
 ) -> Result<(), CudaError> {
     check("rmsprop_step", g.len() >= w.len() && ms.len() >= w.len())?;
     let n = w.len();
-    let n64 = n as i64;
+    let n64 = l(n)?;
     let mut launch = gpu.stream.launch_builder(gpu.function("rmsprop_step"));
     launch
         .arg(w)
@@ -380,7 +418,7 @@ pub fn rmsprop_step(
         .arg(&rho)
         .arg(&eps);
     // SAFETY: sizes checked above.
-    unsafe { launch.launch(blocks_for(n)) }?;
+    unsafe { launch.launch(blocks_for(n)?) }?;
     Ok(())
 }
 
@@ -398,7 +436,7 @@ pub fn adam_step(
         g.len() >= w.len() && m.len() >= w.len() && v.len() >= w.len(),
     )?;
     let n = w.len();
-    let n64 = n as i64;
+    let n64 = l(n)?;
     let mut launch = gpu.stream.launch_builder(gpu.function("adam_step"));
     launch
         .arg(w)
@@ -411,7 +449,7 @@ pub fn adam_step(
         .arg(&beta2)
         .arg(&eps);
     // SAFETY: sizes checked above.
-    unsafe { launch.launch(blocks_for(n)) }?;
+    unsafe { launch.launch(blocks_for(n)?) }?;
     Ok(())
 }
 
@@ -437,16 +475,16 @@ fn push_ints<'a>(launch: &mut LaunchArgs<'a>, ints: &'a [i32; 7]) {
 }
 
 impl ConvBranch {
-    fn ints(&self) -> [i32; 7] {
-        [
-            i(self.batch),
-            i(self.steps),
-            i(self.dim),
-            i(self.filters),
-            i(self.window),
-            i(self.offset),
-            i(self.width),
-        ]
+    fn ints(&self) -> Result<[i32; 7], CudaError> {
+        Ok([
+            i(self.batch)?,
+            i(self.steps)?,
+            i(self.dim)?,
+            i(self.filters)?,
+            i(self.window)?,
+            i(self.offset)?,
+            i(self.width)?,
+        ])
     }
 
     fn fits(&self, x: usize, kernel: usize, pooled: usize) -> bool {
@@ -475,7 +513,7 @@ pub fn conv_relu_max_forward(
             && argmax.len() >= geometry.batch * geometry.width
             && bias.len() >= geometry.filters,
     )?;
-    let ints = geometry.ints();
+    let ints = geometry.ints()?;
     let mut launch = gpu
         .stream
         .launch_builder(gpu.function("conv_relu_max_forward"));
@@ -483,7 +521,7 @@ pub fn conv_relu_max_forward(
     push_ints(&mut launch, &ints);
     launch.arg(pooled).arg(argmax);
     // SAFETY: sizes checked above.
-    unsafe { launch.launch(blocks_for(geometry.batch * geometry.filters)) }?;
+    unsafe { launch.launch(blocks_for(geometry.batch * geometry.filters)?) }?;
     Ok(())
 }
 
@@ -506,14 +544,14 @@ pub fn conv_weight_grads(
             && d_pooled.len() >= geometry.batch * geometry.width
             && d_bias.len() >= geometry.filters,
     )?;
-    let ints = geometry.ints();
+    let ints = geometry.ints()?;
     let mut launch = gpu.stream.launch_builder(gpu.function("conv_weight_grads"));
     launch.arg(x).arg(pooled).arg(argmax).arg(d_pooled);
     push_ints(&mut launch, &ints);
     launch.arg(d_kernel).arg(d_bias);
     let threads = (geometry.window * geometry.dim + 1) * geometry.filters;
     // SAFETY: sizes checked above.
-    unsafe { launch.launch(blocks_for(threads)) }?;
+    unsafe { launch.launch(blocks_for(threads)?) }?;
     Ok(())
 }
 
@@ -533,12 +571,33 @@ pub fn conv_input_grads(
             && argmax.len() >= geometry.batch * geometry.width
             && d_pooled.len() >= geometry.batch * geometry.width,
     )?;
-    let ints = geometry.ints();
+    let ints = geometry.ints()?;
     let mut launch = gpu.stream.launch_builder(gpu.function("conv_input_grads"));
     launch.arg(kernel).arg(pooled).arg(argmax).arg(d_pooled);
     push_ints(&mut launch, &ints);
     launch.arg(d_x);
     // SAFETY: sizes checked above.
-    unsafe { launch.launch(blocks_for(geometry.batch * geometry.steps * geometry.dim)) }?;
+    unsafe { launch.launch(blocks_for(geometry.batch * geometry.steps * geometry.dim)?) }?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_beyond_the_table_is_refused_before_any_launch() {
+        assert!(check_indices(&[0, 3, 39], 40).is_ok());
+        assert!(check_indices(&[], 40).is_ok());
+        let error = check_indices(&[0, 40, 2], 40).unwrap_err().to_string();
+        assert!(error.contains("index 40"), "{error}");
+    }
+
+    #[test]
+    fn sizes_beyond_the_kernels_int_are_refused_not_wrapped() {
+        assert_eq!(i(7).unwrap(), 7);
+        assert!(i(1 << 31).is_err());
+        assert!(u(1 << 32).is_err());
+        assert!(blocks_for(usize::MAX).is_err());
+    }
 }

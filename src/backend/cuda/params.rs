@@ -8,6 +8,8 @@ use crate::nn::{Optimizer, OptimizerConfig};
 use cudarc::driver::CudaSlice;
 
 pub struct DeviceParams {
+    /// Each tensor's name (`Network::tensors`), so models look their tensors up by name.
+    names: Vec<&'static str>,
     pub weights: Vec<CudaSlice<f32>>,
     pub grads: Vec<CudaSlice<f32>>,
     config: OptimizerConfig,
@@ -19,6 +21,14 @@ pub struct DeviceParams {
 }
 
 impl DeviceParams {
+    /// Where the tensor called `name` sits in `weights` and `grads`.
+    pub fn at(&self, name: &str) -> Result<usize, CudaError> {
+        self.names
+            .iter()
+            .position(|n| *n == name)
+            .ok_or_else(|| CudaError::Driver(format!("the network has no tensor {name}")))
+    }
+
     /// Uploads `net`'s tensors and the optimiser's state (empty slots start at zero, as on
     /// the CPU).
     pub fn upload<N: Network>(
@@ -49,6 +59,7 @@ impl DeviceParams {
             slots.push(slot);
         }
         Ok(DeviceParams {
+            names: tensors.iter().map(|(name, _)| *name).collect(),
             weights,
             grads,
             config: optimizer.config,

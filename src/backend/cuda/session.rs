@@ -48,6 +48,10 @@ macro_rules! gpu_session {
             fn download(&self) -> Result<($net, Optimizer), BackendError> {
                 Ok(<$gpu>::download(self)?)
             }
+
+            fn last_gradients(&self) -> Result<Option<Vec<Vec<f32>>>, BackendError> {
+                Ok(Some(self.gradients()?))
+            }
         }
     };
 }

@@ -2,12 +2,14 @@
 //! the CPU reference (src/model/snowman_cnn.rs) computes them: Embedding -> per branch Conv1D
 //! -> ReLU -> global max (one fused kernel) -> concat -> Dropout -> Dense(1) -> sigmoid BCE.
 
-use super::endgame_lstm::batch_mask;
+use super::head;
 use super::ops::{self, ConvBranch};
 use super::params::DeviceParams;
 use super::{CudaError, Gpu};
 use crate::encode::MAXLEN;
 use crate::model::SnowmanCnn;
+use crate::model::head::batch_dropout_mask;
+use crate::model::snowman_cnn::{CONV_BIASES, CONV_KERNELS};
 use crate::nn::Optimizer;
 use crate::rng::Rng;
 use cudarc::driver::CudaSlice;
@@ -58,7 +60,32 @@ pub struct GpuSnowman {
     gpu: Gpu,
     shape: SnowmanCnn,
     params: DeviceParams,
+    at: Slots,
     buffers: Option<Buffers>,
+}
+
+/// Where each tensor sits among the device parameters, looked up once by its name in
+/// `SnowmanCnn::tensors`.
+struct Slots {
+    embedding: usize,
+    /// Per branch: its kernel and its bias.
+    convs: Vec<(usize, usize)>,
+    dense_kernel: usize,
+    dense_bias: usize,
+}
+
+impl Slots {
+    fn of(params: &DeviceParams, branches: usize) -> Result<Slots, CudaError> {
+        let convs = (0..branches)
+            .map(|i| Ok((params.at(CONV_KERNELS[i])?, params.at(CONV_BIASES[i])?)))
+            .collect::<Result<_, CudaError>>()?;
+        Ok(Slots {
+            embedding: params.at("embedding.weight")?,
+            convs,
+            dense_kernel: params.at("dense.kernel")?,
+            dense_bias: params.at("dense.bias")?,
+        })
+    }
 }
 
 impl GpuSnowman {
@@ -67,6 +94,7 @@ impl GpuSnowman {
         Ok(GpuSnowman {
             gpu,
             shape: net.clone(),
+            at: Slots::of(&params, net.convs.len())?,
             params,
             buffers: None,
         })
@@ -93,28 +121,32 @@ impl GpuSnowman {
         }
     }
 
-    /// Tensor positions in `Network::tensors` order.
-    fn kernel_at(i: usize) -> usize {
-        1 + 2 * i
-    }
-
-    fn dense_at(&self) -> usize {
-        1 + 2 * self.shape.convs.len()
-    }
-
     /// Embedding lookup and every branch's pooled features into `b.pooled`.
-    fn features(&self, b: &mut Buffers, n: usize) -> Result<(), CudaError> {
+    ///
+    /// # Safety
+    /// Every index uploaded into `b.indices` must be below the vocabulary size
+    /// (`ops::check_indices` on the host data).
+    unsafe fn features(&self, b: &mut Buffers, n: usize) -> Result<(), CudaError> {
         let gpu = &self.gpu;
         let w = &self.params.weights;
         let e = self.shape.config.embedding_dim;
-        ops::gather_rows(gpu, &b.indices, &w[0], &mut b.embedded, n * MAXLEN, e)?;
-        for i in 0..self.shape.convs.len() {
-            let k = Self::kernel_at(i);
+        // SAFETY: the caller's contract.
+        unsafe {
+            ops::gather_rows(
+                gpu,
+                &b.indices,
+                &w[self.at.embedding],
+                &mut b.embedded,
+                n * MAXLEN,
+                e,
+            )
+        }?;
+        for (i, &(kernel, bias)) in self.at.convs.iter().enumerate() {
             ops::conv_relu_max_forward(
                 gpu,
                 &b.embedded,
-                &w[k],
-                &w[k + 1],
+                &w[kernel],
+                &w[bias],
                 self.branch(i, n),
                 &mut b.pooled,
                 &mut b.argmax,
@@ -138,75 +170,55 @@ impl GpuSnowman {
         let vocab = self.shape.embedding.weight.nrows();
         let e = self.shape.config.embedding_dim;
         let width = self.shape.config.filters * self.shape.convs.len();
+        ops::check_indices(indices, vocab)?;
         let mut b = self.buffers(n)?;
-        let mask = batch_mask(self.shape.config.dropout, n, width, step_rng);
+        let mask = batch_dropout_mask(self.shape.config.dropout, n, width, step_rng);
         let gpu = &self.gpu;
         gpu.upload_into(indices, &mut b.indices)?;
         gpu.upload_into(labels, &mut b.labels)?;
         gpu.upload_into(weights, &mut b.weights)?;
         gpu.upload_into(&mask, &mut b.mask)?;
 
-        self.features(&mut b, n)?;
-        let d = self.dense_at();
+        // SAFETY: every index was checked against the vocabulary above.
+        unsafe { self.features(&mut b, n) }?;
+        let at = &self.at;
         let w = &self.params.weights;
-        gpu.stream.memcpy_dtod(
-            &b.pooled.slice(..n * width),
-            &mut b.dropped.slice_mut(..n * width),
-        )?;
-        ops::multiply(gpu, &mut b.dropped, &b.mask, n * width)?;
-        ops::matmul(
+        let g = &mut self.params.grads;
+        // The head: loss, its gradients, and dL/d(pooled) into d_dropped.
+        let (grad_kernel, grad_bias) = head::pair_mut(g, at.dense_kernel, at.dense_bias);
+        head::train(
             gpu,
-            &b.dropped,
-            &w[d],
-            &mut b.logits,
-            (n, 1, width),
-            false,
-            false,
-            0.0,
+            &b.pooled,
+            head::Dense {
+                kernel: &w[at.dense_kernel],
+                bias: &w[at.dense_bias],
+            },
+            head::DenseGrads {
+                kernel: grad_kernel,
+                bias: grad_bias,
+            },
+            head::Buffers {
+                labels: &b.labels,
+                weights: &b.weights,
+                mask: &b.mask,
+                dropped: &mut b.dropped,
+                logits: &mut b.logits,
+                d_logits: &mut b.d_logits,
+                loss_rows: &mut b.loss_rows,
+                d_features: &mut b.d_dropped,
+            },
+            &mut self.params.loss_total,
+            (n, width, 1),
         )?;
-        ops::add_bias_rows(gpu, &mut b.logits, &w[d + 1], n, 1)?;
-        ops::loss(
-            gpu,
-            &b.logits,
-            &b.labels,
-            &b.weights,
-            (n, 1),
-            n as f32,
-            &mut b.d_logits,
-            &mut b.loss_rows,
-        )?;
-        ops::accumulate_sum(gpu, &b.loss_rows, n, &mut self.params.loss_total)?;
 
+        // Backward through each branch's max, ReLU and convolution, then the embedding.
         let geometries: Vec<ConvBranch> = (0..self.shape.convs.len())
             .map(|i| self.branch(i, n))
             .collect();
         let g = &mut self.params.grads;
-        ops::matmul(
-            gpu,
-            &b.dropped,
-            &b.d_logits,
-            &mut g[d],
-            (width, 1, n),
-            true,
-            false,
-            0.0,
-        )?;
-        ops::column_sums(gpu, &b.d_logits, &mut g[d + 1], n, 1)?;
-        ops::matmul(
-            gpu,
-            &b.d_logits,
-            &w[d],
-            &mut b.d_dropped,
-            (n, width, 1),
-            false,
-            true,
-            0.0,
-        )?;
-        ops::multiply(gpu, &mut b.d_dropped, &b.mask, n * width)?;
         gpu.stream.memset_zeros(&mut b.d_embedded)?;
-        for (i, &geometry) in geometries.iter().enumerate() {
-            let k = Self::kernel_at(i);
-            let (kernels, biases) = g.split_at_mut(k + 1);
+        for (&geometry, &(kernel, bias)) in geometries.iter().zip(&at.convs) {
+            let (grad_kernel, grad_bias) = head::pair_mut(g, kernel, bias);
             ops::conv_weight_grads(
                 gpu,
                 &b.embedded,
@@ -214,12 +226,12 @@ impl GpuSnowman {
                 &b.argmax,
                 &b.d_dropped,
                 geometry,
-                &mut kernels[k],
-                &mut biases[0],
+                grad_kernel,
+                grad_bias,
             )?;
             ops::conv_input_grads(
                 gpu,
-                &w[k],
+                &w[kernel],
                 &b.pooled,
                 &b.argmax,
                 &b.d_dropped,
@@ -227,13 +239,16 @@ impl GpuSnowman {
                 &mut b.d_embedded,
             )?;
         }
-        ops::scatter_rows_by_index(
-            gpu,
-            &b.indices,
-            &b.d_embedded,
-            &mut g[0],
-            (n * MAXLEN, vocab, e),
-        )?;
+        // SAFETY: every index was checked against the vocabulary above.
+        unsafe {
+            ops::scatter_rows_by_index(
+                gpu,
+                &b.indices,
+                &b.d_embedded,
+                &mut g[at.embedding],
+                (n * MAXLEN, vocab, e),
+            )
+        }?;
         self.buffers = Some(b);
         self.params.update(&self.gpu)
     }
@@ -260,8 +275,8 @@ impl GpuSnowman {
         let n = indices.len() / MAXLEN;
         let block = block.max(1);
         let width = self.shape.config.filters * self.shape.convs.len();
+        ops::check_indices(indices, self.shape.embedding.weight.nrows())?;
         let mut b = self.buffers(block.min(n.max(1)))?;
-        let d = self.dense_at();
         let mut out = Vec::with_capacity(n);
         for start in (0..n).step_by(block) {
             let rows = block.min(n - start);
@@ -269,21 +284,14 @@ impl GpuSnowman {
                 &indices[start * MAXLEN..(start + rows) * MAXLEN],
                 &mut b.indices,
             )?;
-            self.features(&mut b, rows)?;
-            let gpu = &self.gpu;
-            let w = &self.params.weights;
-            ops::matmul(
-                gpu,
-                &b.pooled,
-                &w[d],
-                &mut b.logits,
-                (rows, 1, width),
-                false,
-                false,
-                0.0,
-            )?;
-            ops::add_bias_rows(gpu, &mut b.logits, &w[d + 1], rows, 1)?;
-            ops::probabilities(gpu, &mut b.logits, rows, 1)?;
+            // SAFETY: every index was checked against the vocabulary above.
+            unsafe { self.features(&mut b, rows) }?;
+            let (gpu, w, at) = (&self.gpu, &self.params.weights, &self.at);
+            let dense = head::Dense {
+                kernel: &w[at.dense_kernel],
+                bias: &w[at.dense_bias],
+            };
+            head::probabilities(gpu, &b.pooled, dense, &mut b.logits, (rows, width, 1))?;
             out.extend_from_slice(&gpu.download(&b.logits)?[..rows]);
         }
         self.buffers = Some(b);
