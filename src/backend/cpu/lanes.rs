@@ -10,7 +10,15 @@
 //! `mul_add`, used by the matrix products, fuses.
 
 /// Sixteen float32 lanes and the operations the LSTM kernels need.
-pub trait Lanes: Copy {
+///
+/// # Safety
+/// An implementation may execute instructions of a CPU feature (AVX2, AVX-512) in its safe
+/// methods. Implementing the trait promises that no value of the type is ever created on a
+/// CPU without that feature: the AVX types are nameable only in this folder (`lanes` is a
+/// private module and they are `pub(super)`), and the one code that instantiates the kernels
+/// with them is `on_lanes!` in `packed_lstm.rs`, which calls them only after detecting the
+/// features (`Simd::supported`).
+pub unsafe trait Lanes: Copy {
     /// Rows the product kernels keep in registers at once (the register budget differs).
     const ROWS: usize;
     /// Column tiles (of 16) the product kernels keep in registers per row: 4, 2 or 1. With
@@ -60,7 +68,8 @@ impl Portable {
     }
 }
 
-impl Lanes for Portable {
+// SAFETY: plain arrays; no CPU feature is needed.
+unsafe impl Lanes for Portable {
     // Two rows of one column tile: 8 of the 16 SSE registers of a plain x86-64 build (more
     // spilled, measured: 2 x 2 and 4 x 1 were slower).
     const ROWS: usize = 2;
@@ -134,9 +143,9 @@ impl Lanes for Portable {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub use avx2::Avx2;
+pub(super) use avx2::Avx2;
 #[cfg(target_arch = "x86_64")]
-pub use avx512::Avx512;
+pub(super) use avx512::Avx512;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
@@ -147,7 +156,7 @@ mod avx2 {
     /// of `packed_lstm.rs`, which run after detecting both features: that check is what
     /// makes the `unsafe` blocks below sound.
     #[derive(Clone, Copy, Debug)]
-    pub struct Avx2([__m256; 2]);
+    pub(in crate::backend::cpu) struct Avx2([__m256; 2]);
 
     /// Applies a two-operand intrinsic to both halves (a macro, not a closure: a closure is
     /// compiled without the caller's target features, so its intrinsics would not inline).
@@ -158,7 +167,8 @@ mod avx2 {
         }};
     }
 
-    impl Lanes for Avx2 {
+    // SAFETY: see the type's comment: values exist only after AVX2 and FMA were detected.
+    unsafe impl Lanes for Avx2 {
         // 16 registers: two rows of two column tiles (two registers each) take 8, the weights 4.
         const ROWS: usize = 2;
         const COLS: usize = 2;
@@ -268,9 +278,10 @@ mod avx512 {
     /// points of `packed_lstm.rs`, which run after `is_x86_feature_detected!("avx512f")`:
     /// that check is what makes the `unsafe` blocks below sound.
     #[derive(Clone, Copy, Debug)]
-    pub struct Avx512(__m512);
+    pub(in crate::backend::cpu) struct Avx512(__m512);
 
-    impl Lanes for Avx512 {
+    // SAFETY: see the type's comment: values exist only after AVX-512F was detected.
+    unsafe impl Lanes for Avx512 {
         // 32 registers: six rows of four gate accumulators, four for the weights.
         const ROWS: usize = 6;
         const COLS: usize = 4;
