@@ -2,6 +2,12 @@
 //! 75 -> LSTM(128) -> Dropout(0.5) -> Dense(1) -> sigmoid, trained with binary cross-entropy.
 //! Its multiclass form (the paper's second model) ends in Dense(K) -> softmax over benign and
 //! the DGA families, trained with categorical cross-entropy: the same struct with `outputs = K`.
+//!
+//! This file is the reference: the composition of the plain layers in `src/nn/`. Where else
+//! this model lives: its fast CPU path in `backend/cpu/endgame_lstm.rs` (+ `packed_lstm.rs`,
+//! `lanes.rs`), its GPU path in `backend/cuda/endgame_lstm.rs` with `kernels/lstm.cu`, the
+//! table binding them in `backend/architectures.rs`; its tests in tests/gradcheck.rs,
+//! tests/golden.rs (PyTorch), tests/fast_cpu.rs and tests/cuda.rs.
 
 use super::{Network, slice_of, slice_of_mut};
 use crate::nn::{Dense, Embedding, Lstm, RecurrentActivation};

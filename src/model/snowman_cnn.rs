@@ -1,6 +1,12 @@
 //! Snowman (Keegan Hines): Embedding(vocab, 15) over names pre-padded to 75 -> Conv1D of
 //! widths 2, 4 and 6 with 15 filters each (valid padding) -> ReLU -> global max pool per
 //! branch -> concat (45) -> Dropout(0.2) -> Dense(1) -> sigmoid, binary cross-entropy.
+//!
+//! This file is the reference: the composition of the plain layers in `src/nn/`. Where else
+//! this model lives: its fast CPU path in `backend/cpu/snowman_cnn.rs`, its GPU path in
+//! `backend/cuda/snowman_cnn.rs` with `kernels/conv1d.cu`, the table binding them in
+//! `backend/architectures.rs`; its tests in tests/gradcheck.rs, tests/golden.rs (PyTorch),
+//! tests/fast_cpu.rs and tests/cuda.rs.
 
 use super::{Network, slice_of, slice_of_mut};
 use crate::nn::pool::{global_max_backward, global_max_forward, relu_backward, relu_forward};
