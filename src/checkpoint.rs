@@ -25,6 +25,25 @@ pub struct EpochStats {
     pub names_per_second: f64,
 }
 
+/// Why a checkpoint cannot be resumed.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("cannot read checkpoint {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} belongs to a run with other data or settings; resume with the same inputs, seed, splits, batch size, model and optimiser"
+    )]
+    OtherRun { path: String },
+    #[error("{path} is damaged: {why}; start the run again")]
+    Damaged { path: String, why: String },
+    /// Not a checkpoint this build can read for this run; the message says why.
+    #[error("{0}")]
+    Unusable(String),
+}
+
 const METADATA_KEY: &str = "dga_lite_checkpoint";
 const VERSION: u32 = 1;
 
@@ -124,13 +143,17 @@ impl<N: Network> Checkpoint<N> {
         optimizer: Optimizer,
         fingerprint: &str,
         train_names: usize,
-    ) -> Result<Checkpoint<N>, String> {
+    ) -> Result<Checkpoint<N>, CheckpointError> {
         let shown = path.display().to_string();
         // The net, the best net and at most two optimiser slots, the order and a header.
         let params: u64 = template.tensors().iter().map(|(_, t)| t.len() as u64).sum();
         let max_bytes = params * 4 * 4 + train_names as u64 * 4 + (16 << 20);
-        let bytes = crate::bounded_read::read_regular_file(path, max_bytes, "checkpoint")
-            .map_err(|e| format!("cannot read checkpoint {shown}: {e}"))?;
+        let bytes = crate::bounded_read::read_regular_file(path, max_bytes, "checkpoint").map_err(
+            |source| CheckpointError::Read {
+                path: shown.clone(),
+                source,
+            },
+        )?;
         Checkpoint::from_bytes(
             &bytes,
             &shown,
@@ -150,29 +173,36 @@ impl<N: Network> Checkpoint<N> {
         optimizer: Optimizer,
         fingerprint: &str,
         train_names: usize,
-    ) -> Result<Checkpoint<N>, String> {
-        let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| format!("{shown} is not a readable checkpoint: {e}"))?;
-        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| format!("{shown}: {e}"))?;
+    ) -> Result<Checkpoint<N>, CheckpointError> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| {
+            CheckpointError::Unusable(format!("{shown} is not a readable checkpoint: {e}"))
+        })?;
+        let (_, meta) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| CheckpointError::Unusable(format!("{shown}: {e}")))?;
         let text = meta
             .metadata()
             .as_ref()
             .and_then(|m| m.get(METADATA_KEY))
-            .ok_or_else(|| format!("{shown} is not a dga-lite checkpoint"))?;
-        let header: Header =
-            serde_json::from_str(text).map_err(|e| format!("{shown}: damaged header ({e})"))?;
+            .ok_or_else(|| {
+                CheckpointError::Unusable(format!("{shown} is not a dga-lite checkpoint"))
+            })?;
+        let header: Header = serde_json::from_str(text)
+            .map_err(|e| CheckpointError::Unusable(format!("{shown}: damaged header ({e})")))?;
         if header.version != VERSION {
-            return Err(format!(
+            return Err(CheckpointError::Unusable(format!(
                 "{shown}: checkpoint version {} (this build reads {VERSION})",
                 header.version
-            ));
+            )));
         }
         if header.fingerprint != fingerprint {
-            return Err(format!(
-                "{shown} belongs to a run with other data or settings; resume with the same inputs, seed, splits, batch size, model and optimiser"
-            ));
+            return Err(CheckpointError::OtherRun {
+                path: shown.to_string(),
+            });
         }
-        let damaged = |why: &str| format!("{shown} is damaged: {why}; start the run again");
+        let damaged = |why: &str| CheckpointError::Damaged {
+            path: shown.to_string(),
+            why: why.to_string(),
+        };
         if header.history.len() != header.epoch {
             return Err(damaged(&format!(
                 "{} epochs of history for {} epochs run",
@@ -187,19 +217,21 @@ impl<N: Network> Checkpoint<N> {
         {
             return Err(damaged("its best epoch is not one of the epochs run"));
         }
-        let read_f32 = |name: &str, dest: &mut [f32]| -> Result<(), String> {
-            let view = st
-                .tensor(name)
-                .map_err(|_| format!("{shown}: tensor {name} is missing"))?;
+        let read_f32 = |name: &str, dest: &mut [f32]| -> Result<(), CheckpointError> {
+            let view = st.tensor(name).map_err(|_| {
+                CheckpointError::Unusable(format!("{shown}: tensor {name} is missing"))
+            })?;
             if view.dtype() != Dtype::F32 || view.data().len() != dest.len() * 4 {
-                return Err(format!("{shown}: tensor {name} has the wrong type or size"));
+                return Err(CheckpointError::Unusable(format!(
+                    "{shown}: tensor {name} has the wrong type or size"
+                )));
             }
             for (d, chunk) in dest.iter_mut().zip(view.data().chunks_exact(4)) {
                 *d = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
             }
             Ok(())
         };
-        let fill = |prefix: &str| -> Result<N, String> {
+        let fill = |prefix: &str| -> Result<N, CheckpointError> {
             let mut net = template.clone();
             let names: Vec<&str> = template.tensors().iter().map(|(n, _)| *n).collect();
             for (name, dest) in names.iter().zip(net.tensors_mut()) {
@@ -224,17 +256,19 @@ impl<N: Network> Checkpoint<N> {
             }
         }
         optimizer.steps = header.optimizer_steps;
-        let order_view = st
-            .tensor("order")
-            .map_err(|_| format!("{shown}: the data order is missing"))?;
+        let order_view = st.tensor("order").map_err(|_| {
+            CheckpointError::Unusable(format!("{shown}: the data order is missing"))
+        })?;
         if order_view.dtype() != Dtype::U32 {
-            return Err(format!("{shown}: the data order has the wrong type"));
+            return Err(CheckpointError::Unusable(format!(
+                "{shown}: the data order has the wrong type"
+            )));
         }
         if order_view.data().len() != train_names * 4 {
-            return Err(format!(
+            return Err(CheckpointError::Unusable(format!(
                 "{shown} was written for {} training names; this run has {train_names}",
                 order_view.data().len() / 4
-            ));
+            )));
         }
         let order: Vec<usize> = order_view
             .data()

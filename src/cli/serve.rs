@@ -26,7 +26,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         queue_timeout: std::time::Duration::from_millis(args.queue_timeout_ms as u64),
         ..Default::default()
     };
-    config.check().map_err(anyhow::Error::msg)?;
+    config.check()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -79,7 +79,7 @@ impl Default for ServeConfig {
 
 impl ServeConfig {
     /// Refuses limits that are zero or past what the service can honour, naming the field.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConfigError> {
         let counts = [
             ("max_names", self.max_names, MAX_NAMES),
             ("max_body_bytes", self.max_body_bytes, MAX_BODY_BYTES),
@@ -94,7 +94,9 @@ impl ServeConfig {
         ];
         for (name, value, max) in counts {
             if !(1..=max).contains(&value) {
-                return Err(format!("{name} is {value}; it must be 1 to {max}"));
+                return Err(ConfigError(format!(
+                    "{name} is {value}; it must be 1 to {max}"
+                )));
             }
         }
         let longest = Duration::from_secs(MAX_TIMEOUT_S as u64);
@@ -108,9 +110,9 @@ impl ServeConfig {
         ];
         for (name, value) in times {
             if value > longest || (value.is_zero() && name != "batch_wait") {
-                return Err(format!(
+                return Err(ConfigError(format!(
                     "{name} is {value:?}; it must be above zero and at most {MAX_TIMEOUT_S} s"
-                ));
+                )));
             }
         }
         Ok(())
@@ -222,6 +224,11 @@ fn error_kind(error: &hyper::Error) -> &'static str {
         "other"
     }
 }
+
+/// A service setting out of its range (`ServeConfig::check`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
 
 /// Serves until `shutdown` resolves, then stops accepting, drains requests in flight (up to
 /// `drain_timeout`) and returns.

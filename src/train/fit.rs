@@ -55,8 +55,7 @@ pub fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
                 Optimizer::new(options.optimizer),
                 fingerprint,
                 train_split.len(),
-            )
-            .map_err(TrainError::Invalid)?;
+            )?;
             progress.line(&format!(
                 "resuming after epoch {} from {}",
                 state.epoch,

@@ -129,6 +129,8 @@ pub enum TrainError {
     Data(#[from] DataError),
     #[error(transparent)]
     Backend(#[from] crate::backend::BackendError),
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
     #[error("{0}")]
     Invalid(String),
 }
