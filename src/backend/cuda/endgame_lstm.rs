@@ -46,21 +46,15 @@ impl Slots {
 /// Working buffers for up to `rows` names per batch.
 struct Buffers {
     rows: usize,
+    /// Labels, loss weights, mask and the head's buffers.
+    head: head::Buffers,
     indices: CudaSlice<u8>,
-    labels: CudaSlice<f32>,
-    weights: CudaSlice<f32>,
-    mask: CudaSlice<f32>,
     table: CudaSlice<f32>,
     recurrent_t: CudaSlice<f32>,
     gates: CudaSlice<f32>,
     c_prev: CudaSlice<f32>,
     h_prev: CudaSlice<f32>,
     h_last: CudaSlice<f32>,
-    dropped: CudaSlice<f32>,
-    logits: CudaSlice<f32>,
-    d_logits: CudaSlice<f32>,
-    loss_rows: CudaSlice<f32>,
-    d_dropped: CudaSlice<f32>,
     dz: CudaSlice<f32>,
     d_table: CudaSlice<f32>,
 }
@@ -76,21 +70,14 @@ impl Buffers {
         let steps = if training { rows * MAXLEN } else { 0 };
         Ok(Buffers {
             rows,
+            head: head::Buffers::new(gpu, rows, h, k)?,
             indices: gpu.stream.alloc_zeros::<u8>((rows * MAXLEN).max(1))?,
-            labels: gpu.zeros(rows)?,
-            weights: gpu.zeros(rows)?,
-            mask: gpu.zeros(rows * h)?,
             table: gpu.zeros(v * g)?,
             recurrent_t: gpu.zeros(h * g)?,
             gates: gpu.zeros(steps * g)?,
             c_prev: gpu.zeros(steps * h)?,
             h_prev: gpu.zeros(steps * h)?,
             h_last: gpu.zeros(rows * h)?,
-            dropped: gpu.zeros(rows * h)?,
-            logits: gpu.zeros(rows * k)?,
-            d_logits: gpu.zeros(rows * k)?,
-            loss_rows: gpu.zeros(rows)?,
-            d_dropped: gpu.zeros(rows * h)?,
             dz: gpu.zeros(steps * g)?,
             d_table: gpu.zeros(if training { v * g } else { 1 })?,
         })
@@ -181,9 +168,7 @@ impl GpuEndgame {
         let gpu = &self.gpu;
         let mask = batch_dropout_mask(self.shape.config.dropout, n, h, step_rng);
         gpu.upload_into(indices, &mut b.indices)?;
-        gpu.upload_into(labels, &mut b.labels)?;
-        gpu.upload_into(weights, &mut b.weights)?;
-        gpu.upload_into(&mask, &mut b.mask)?;
+        b.head.upload(gpu, labels, weights, &mask)?;
 
         // Forward through the recurrence to the last hidden state.
         self.input_table(&mut b.table)?;
@@ -224,16 +209,7 @@ impl GpuEndgame {
                 kernel: grad_kernel,
                 bias: grad_bias,
             },
-            head::Buffers {
-                labels: &b.labels,
-                weights: &b.weights,
-                mask: &b.mask,
-                dropped: &mut b.dropped,
-                logits: &mut b.logits,
-                d_logits: &mut b.d_logits,
-                loss_rows: &mut b.loss_rows,
-                d_features: &mut b.d_dropped,
-            },
+            &mut b.head,
             &mut self.params.loss_total,
             (n, h, k),
         )?;
@@ -246,7 +222,7 @@ impl GpuEndgame {
             &b.recurrent_t,
             &b.gates,
             &b.c_prev,
-            &b.d_dropped,
+            &b.head.d_features,
             dims,
             hard,
             &mut b.dz,
@@ -341,8 +317,8 @@ impl GpuEndgame {
                 kernel: &p[at.dense_kernel],
                 bias: &p[at.dense_bias],
             };
-            head::probabilities(gpu, &b.h_last, dense, &mut b.logits, (rows, h, k))?;
-            let values = gpu.download(&b.logits)?;
+            head::probabilities(gpu, &b.h_last, dense, &mut b.head.logits, (rows, h, k))?;
+            let values = gpu.download(&b.head.logits)?;
             out.extend_from_slice(&values[..rows * k]);
         }
         self.buffers = Some(b);

@@ -17,18 +17,47 @@ pub struct DenseGrads<'a> {
     pub bias: &'a mut CudaSlice<f32>,
 }
 
-/// A batch's labels, loss weights and dropout mask, and the head's working buffers.
-pub struct Buffers<'a> {
-    pub labels: &'a CudaSlice<f32>,
-    pub weights: &'a CudaSlice<f32>,
-    /// `[n, width]`: 0 or 1 / (1 - rate), drawn by `model::head::batch_dropout_mask`.
-    pub mask: &'a CudaSlice<f32>,
-    pub dropped: &'a mut CudaSlice<f32>,
-    pub logits: &'a mut CudaSlice<f32>,
-    pub d_logits: &'a mut CudaSlice<f32>,
-    pub loss_rows: &'a mut CudaSlice<f32>,
-    /// Out: dL/d(features) `[n, width]`, through the mask.
-    pub d_features: &'a mut CudaSlice<f32>,
+/// A batch's labels, loss weights and dropout mask, and the head's working buffers, for up
+/// to `rows` names of `width` features and `k` outputs. Part of each GPU model's buffers.
+pub struct Buffers {
+    pub labels: CudaSlice<f32>,
+    pub weights: CudaSlice<f32>,
+    /// `[rows, width]`: 0 or 1 / (1 - rate), drawn by `model::head::batch_dropout_mask`.
+    pub mask: CudaSlice<f32>,
+    pub dropped: CudaSlice<f32>,
+    pub logits: CudaSlice<f32>,
+    pub d_logits: CudaSlice<f32>,
+    pub loss_rows: CudaSlice<f32>,
+    /// dL/d(features) `[rows, width]`, through the mask: what `train` hands back.
+    pub d_features: CudaSlice<f32>,
+}
+
+impl Buffers {
+    pub fn new(gpu: &Gpu, rows: usize, width: usize, k: usize) -> Result<Buffers, CudaError> {
+        Ok(Buffers {
+            labels: gpu.zeros(rows)?,
+            weights: gpu.zeros(rows)?,
+            mask: gpu.zeros(rows * width)?,
+            dropped: gpu.zeros(rows * width)?,
+            logits: gpu.zeros(rows * k)?,
+            d_logits: gpu.zeros(rows * k)?,
+            loss_rows: gpu.zeros(rows)?,
+            d_features: gpu.zeros(rows * width)?,
+        })
+    }
+
+    /// Uploads a batch's labels, loss weights and dropout mask.
+    pub fn upload(
+        &mut self,
+        gpu: &Gpu,
+        labels: &[f32],
+        weights: &[f32],
+        mask: &[f32],
+    ) -> Result<(), CudaError> {
+        gpu.upload_into(labels, &mut self.labels)?;
+        gpu.upload_into(weights, &mut self.weights)?;
+        gpu.upload_into(mask, &mut self.mask)
+    }
 }
 
 /// One training step of the head on `features` `[n, width]`: the loss of the batch (mean over
@@ -39,7 +68,7 @@ pub fn train(
     features: &CudaSlice<f32>,
     dense: Dense,
     grads: DenseGrads,
-    b: Buffers,
+    b: &mut Buffers,
     loss_total: &mut CudaSlice<f64>,
     (n, width, k): (usize, usize, usize),
 ) -> Result<(), CudaError> {
@@ -48,52 +77,52 @@ pub fn train(
         &features.slice(..n * width),
         &mut b.dropped.slice_mut(..n * width),
     )?;
-    ops::multiply(gpu, b.dropped, b.mask, n * width)?;
+    ops::multiply(gpu, &mut b.dropped, &b.mask, n * width)?;
     ops::matmul(
         gpu,
-        b.dropped,
+        &b.dropped,
         dense.kernel,
-        b.logits,
+        &mut b.logits,
         (n, k, width),
         false,
         false,
         0.0,
     )?;
-    ops::add_bias_rows(gpu, b.logits, dense.bias, n, k)?;
+    ops::add_bias_rows(gpu, &mut b.logits, dense.bias, n, k)?;
     ops::loss(
         gpu,
-        b.logits,
-        b.labels,
-        b.weights,
+        &b.logits,
+        &b.labels,
+        &b.weights,
         (n, k),
         n as f32,
-        b.d_logits,
-        b.loss_rows,
+        &mut b.d_logits,
+        &mut b.loss_rows,
     )?;
-    ops::accumulate_sum(gpu, b.loss_rows, n, loss_total)?;
+    ops::accumulate_sum(gpu, &b.loss_rows, n, loss_total)?;
     // Backward: the dense layer's gradients, then back through it and the mask.
     ops::matmul(
         gpu,
-        b.dropped,
-        b.d_logits,
+        &b.dropped,
+        &b.d_logits,
         grads.kernel,
         (width, k, n),
         true,
         false,
         0.0,
     )?;
-    ops::column_sums(gpu, b.d_logits, grads.bias, n, k)?;
+    ops::column_sums(gpu, &b.d_logits, grads.bias, n, k)?;
     ops::matmul(
         gpu,
-        b.d_logits,
+        &b.d_logits,
         dense.kernel,
-        b.d_features,
+        &mut b.d_features,
         (n, width, k),
         false,
         true,
         0.0,
     )?;
-    ops::multiply(gpu, b.d_features, b.mask, n * width)
+    ops::multiply(gpu, &mut b.d_features, &b.mask, n * width)
 }
 
 /// Scoring: output probabilities of `rows` feature rows `[rows, width]` into `logits`

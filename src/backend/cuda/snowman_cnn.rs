@@ -17,18 +17,12 @@ use cudarc::driver::CudaSlice;
 /// Working buffers for up to `rows` names per batch.
 struct Buffers {
     rows: usize,
+    /// Labels, loss weights, mask and the head's buffers.
+    head: head::Buffers,
     indices: CudaSlice<u8>,
-    labels: CudaSlice<f32>,
-    weights: CudaSlice<f32>,
-    mask: CudaSlice<f32>,
     embedded: CudaSlice<f32>,
     pooled: CudaSlice<f32>,
     argmax: CudaSlice<i32>,
-    dropped: CudaSlice<f32>,
-    logits: CudaSlice<f32>,
-    d_logits: CudaSlice<f32>,
-    loss_rows: CudaSlice<f32>,
-    d_dropped: CudaSlice<f32>,
     d_embedded: CudaSlice<f32>,
 }
 
@@ -38,18 +32,11 @@ impl Buffers {
         let width = net.config.filters * net.convs.len();
         Ok(Buffers {
             rows,
+            head: head::Buffers::new(gpu, rows, width, 1)?,
             indices: gpu.stream.alloc_zeros::<u8>((rows * MAXLEN).max(1))?,
-            labels: gpu.zeros(rows)?,
-            weights: gpu.zeros(rows)?,
-            mask: gpu.zeros(rows * width)?,
             embedded: gpu.zeros(rows * MAXLEN * e)?,
             pooled: gpu.zeros(rows * width)?,
             argmax: gpu.stream.alloc_zeros::<i32>((rows * width).max(1))?,
-            dropped: gpu.zeros(rows * width)?,
-            logits: gpu.zeros(rows)?,
-            d_logits: gpu.zeros(rows)?,
-            loss_rows: gpu.zeros(rows)?,
-            d_dropped: gpu.zeros(rows * width)?,
             d_embedded: gpu.zeros(rows * MAXLEN * e)?,
         })
     }
@@ -175,9 +162,7 @@ impl GpuSnowman {
         let mask = batch_dropout_mask(self.shape.config.dropout, n, width, step_rng);
         let gpu = &self.gpu;
         gpu.upload_into(indices, &mut b.indices)?;
-        gpu.upload_into(labels, &mut b.labels)?;
-        gpu.upload_into(weights, &mut b.weights)?;
-        gpu.upload_into(&mask, &mut b.mask)?;
+        b.head.upload(gpu, labels, weights, &mask)?;
 
         // SAFETY: every index was checked against the vocabulary above.
         unsafe { self.features(&mut b, n) }?;
@@ -197,16 +182,7 @@ impl GpuSnowman {
                 kernel: grad_kernel,
                 bias: grad_bias,
             },
-            head::Buffers {
-                labels: &b.labels,
-                weights: &b.weights,
-                mask: &b.mask,
-                dropped: &mut b.dropped,
-                logits: &mut b.logits,
-                d_logits: &mut b.d_logits,
-                loss_rows: &mut b.loss_rows,
-                d_features: &mut b.d_dropped,
-            },
+            &mut b.head,
             &mut self.params.loss_total,
             (n, width, 1),
         )?;
@@ -224,7 +200,7 @@ impl GpuSnowman {
                 &b.embedded,
                 &b.pooled,
                 &b.argmax,
-                &b.d_dropped,
+                &b.head.d_features,
                 geometry,
                 grad_kernel,
                 grad_bias,
@@ -234,7 +210,7 @@ impl GpuSnowman {
                 &w[kernel],
                 &b.pooled,
                 &b.argmax,
-                &b.d_dropped,
+                &b.head.d_features,
                 geometry,
                 &mut b.d_embedded,
             )?;
@@ -291,8 +267,8 @@ impl GpuSnowman {
                 kernel: &w[at.dense_kernel],
                 bias: &w[at.dense_bias],
             };
-            head::probabilities(gpu, &b.pooled, dense, &mut b.logits, (rows, width, 1))?;
-            out.extend_from_slice(&gpu.download(&b.logits)?[..rows]);
+            head::probabilities(gpu, &b.pooled, dense, &mut b.head.logits, (rows, width, 1))?;
+            out.extend_from_slice(&gpu.download(&b.head.logits)?[..rows]);
         }
         self.buffers = Some(b);
         Ok(out)
