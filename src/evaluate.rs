@@ -6,12 +6,15 @@ use crate::class_metrics;
 use crate::classes::BENIGN;
 use crate::data::{Class, Sample};
 use crate::metrics::{self, Report};
+use crate::scope::Scope;
 use std::io::Write;
 
 /// One model's results on one set of labelled names.
 pub struct Evaluation {
     /// What the model is called in tables (its path, or the embedded model's name).
     pub label: String,
+    /// Names that cannot be public, called benign without being scored.
+    pub local: usize,
     pub report: Report,
     /// Probability of DGA per name, in sample order.
     pub scores: Vec<f32>,
@@ -22,18 +25,60 @@ pub struct Evaluation {
     pub predicted: Vec<(usize, f32)>,
 }
 
-/// Scores `samples` with `model` and measures it at `threshold` (default: the model's).
+/// How names are judged, as `predict` and `serve` judge them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvalOptions {
+    /// The decision threshold (default: the model's).
+    pub threshold: Option<f32>,
+    /// What part of each name is scored.
+    pub scope: Scope,
+    /// Score names that cannot be public instead of calling them benign (`local`).
+    pub score_local: bool,
+}
+
+/// Scores `samples` with `model` and measures it as `options` say. A name that cannot be
+/// public (`public_name`) is called benign with score 0, as `predict` never calls it DGA,
+/// unless `score_local`.
 pub fn evaluate(
     model: &Scorer,
     label: String,
     samples: &[Sample],
-    threshold: Option<f32>,
+    options: &EvalOptions,
 ) -> Evaluation {
-    let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
+    let threshold = options.threshold;
+    let local: Vec<bool> = samples
+        .iter()
+        .map(|s| !options.score_local && crate::public_name::not_public(&s.name).is_some())
+        .collect();
+    let names: Vec<&str> = samples
+        .iter()
+        .zip(&local)
+        .filter(|(_, local)| !**local)
+        .map(|(s, _)| options.scope.apply(&s.name))
+        .collect();
     let positive: Vec<bool> = samples.iter().map(|s| s.class == Class::Dga).collect();
     let families: Vec<Option<&str>> = samples.iter().map(|s| s.family.as_deref()).collect();
     let outputs = model.net().outputs();
-    let probabilities = model.probabilities(&names);
+    let scored = model.probabilities(&names);
+    // Local names get the row of a certain benign: probability 0 of DGA, or of class 0.
+    let benign_row: Vec<f32> = if outputs == 1 {
+        vec![0.0]
+    } else {
+        (0..outputs)
+            .map(|k| if k == 0 { 1.0 } else { 0.0 })
+            .collect()
+    };
+    let mut rows = scored.chunks_exact(outputs);
+    let probabilities: Vec<f32> = local
+        .iter()
+        .flat_map(|&local| {
+            if local {
+                benign_row.clone()
+            } else {
+                rows.next().expect("one row per scored name").to_vec()
+            }
+        })
+        .collect();
     let scores = crate::model::head::dga_scores(&probabilities, outputs);
     let threshold = threshold.unwrap_or(model.threshold);
     let mut report = metrics::evaluate(&scores, &positive, &families, threshold);
@@ -61,6 +106,7 @@ pub fn evaluate(
     }
     Evaluation {
         label,
+        local: local.iter().filter(|&&l| l).count(),
         report,
         scores,
         classes,

@@ -19,6 +19,7 @@ pub mod model;
 pub mod nn;
 pub mod predict;
 pub mod progress;
+pub mod public_name;
 pub mod report;
 pub mod rng;
 pub mod scope;

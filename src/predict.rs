@@ -1,6 +1,7 @@
 //! Scoring names for people and pipelines: streams input in blocks, scores each block in
 //! parallel, and writes exactly one row per input record, in input order: a score, or
-//! `allowed`, `empty` (a blank line, Zeek's `-`) or an error, and the run goes on. Comment
+//! `allowed`, `local` (a name no public resolver answers: see `public_name`), `empty` (a
+//! blank line, Zeek's `-`) or an error, and the run goes on. Comment
 //! and header lines (`#...`, a CSV header) are not records and get no row.
 //!
 //! Output carries the input through: in TSV, the original line follows the name, score and
@@ -26,18 +27,23 @@ pub struct PredictOptions {
     pub only_dga: bool,
     /// Score the whole name or its registrable domain.
     pub scope: Scope,
+    /// Score names that cannot be public (single labels, `.local`, ...) instead of calling
+    /// them `local`.
+    pub score_local: bool,
     /// Names under these suffixes are reported as allowed, not scored.
     pub allow: AllowList,
 }
 
-/// Counts of what a run wrote: every input row is exactly one of scored, invalid, allowed
-/// or empty.
+/// Counts of what a run wrote: every input row is exactly one of scored, invalid, allowed,
+/// local or empty.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PredictSummary {
     pub scored: u64,
     pub flagged: u64,
     pub invalid: u64,
     pub allowed: u64,
+    /// Names that cannot be public (`local`), not scored.
+    pub local: u64,
     /// Rows without a name: blank lines, Zeek's `-` and `(empty)`.
     pub empty: u64,
 }
@@ -48,6 +54,7 @@ impl PredictSummary {
         self.flagged += other.flagged;
         self.invalid += other.invalid;
         self.allowed += other.allowed;
+        self.local += other.local;
         self.empty += other.empty;
     }
 }
@@ -117,10 +124,17 @@ pub fn write_block(
     progress: &dyn Progress,
 ) -> io::Result<()> {
     let allowed = |name: &str| !options.allow.is_empty() && options.allow.allows(name);
+    let local = |name: &str| {
+        if options.score_local {
+            None
+        } else {
+            crate::public_name::not_public(name)
+        }
+    };
     let to_score: Vec<&str> = queries
         .iter()
         .filter_map(|q| q.name.as_deref().ok())
-        .filter(|name| !allowed(name))
+        .filter(|name| !allowed(name) && local(name).is_none())
         .map(|name| options.scope.apply(name))
         .collect();
     let outputs = model.net().outputs();
@@ -156,6 +170,22 @@ pub fn write_block(
                     match &query.input {
                         Some((text, _)) => writeln!(out, "{name}\t-\tallowed\t{text}")?,
                         None => writeln!(out, "{name}\t-\tallowed")?,
+                    }
+                }
+            }
+            Ok(name) if local(name).is_some() => {
+                summary.local += 1;
+                if options.only_dga {
+                    continue;
+                }
+                let why = local(name).map_or("", |w| w.reason());
+                if options.json {
+                    let obj = serde_json::json!({"domain": name, "local": why, "dga": false});
+                    writeln!(out, "{}", with_context(obj, query))?;
+                } else {
+                    match &query.input {
+                        Some((text, _)) => writeln!(out, "{name}\t-\tlocal\t{text}")?,
+                        None => writeln!(out, "{name}\t-\tlocal")?,
                     }
                 }
             }

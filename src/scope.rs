@@ -1,17 +1,22 @@
-//! Which part of a name is scored (`--scope`) and which names are not scored at all (`--allow`).
+//! Which part of a name is scored (`--scope`) and which names are not scored at all (`--allow`;
+//! names that cannot be public are `public_name`'s).
 
 use std::collections::HashSet;
 
 /// What part of a name the model judges.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Scope {
-    /// The whole name, as models are trained (the default).
-    #[default]
+    /// The whole name.
     Fqdn,
-    /// The registrable domain: the longest suffix in the ICANN section of the Public Suffix
-    /// List plus one label. Private-section suffixes (`cloudfront.net`, `github.io`, ...) are
-    /// owned by one company, so `d3ag4hukkh62yn.cloudfront.net` is judged as `cloudfront.net`.
-    /// Names under a suffix the list does not know (such as `.bazar`) are scored whole.
+    /// The registrable domain (the default): the longest suffix in the Public Suffix List,
+    /// ICANN or private section, plus one label. The models were trained on registrable
+    /// names, so `www.xjwqkdpqoe.net` and any prefix before it are judged as
+    /// `xjwqkdpqoe.net`. The private section counts because dynamic-DNS providers
+    /// (`dyndns.org`, `ddns.net`, `duckdns.org`) are where some DGAs live: under the ICANN
+    /// section alone their names would all be judged as `dyndns.org` (BENCHMARKS.md, "Scope
+    /// and non-public names", has the measurements). Names under a suffix the list does not
+    /// know (such as `.bazar`) are scored whole.
+    #[default]
     Registrable,
 }
 
@@ -30,16 +35,27 @@ fn suffix_starts(name: &str) -> impl Iterator<Item = usize> + '_ {
     std::iter::once(0).chain(name.match_indices('.').map(|(i, _)| i + 1))
 }
 
-/// The registrable domain of `name` under the ICANN section of the Public Suffix List.
+/// The registrable domain of `name` under the Public Suffix List, both sections.
 pub fn registrable(name: &str) -> &str {
+    registrable_under(name, true)
+}
+
+/// The registrable domain of `name` under the ICANN section of the Public Suffix List, and
+/// with `private` also under its private section (`cloudfront.net`, `duckdns.org`, ...).
+pub fn registrable_under(name: &str, private: bool) -> &str {
     let starts: Vec<usize> = suffix_starts(name).collect();
-    let icann = starts.iter().position(|&start| {
+    let listed = starts.iter().position(|&start| {
         let candidate = &name[start..];
         psl::suffix(candidate.as_bytes()).is_some_and(|s| {
-            s.typ() == Some(psl::Type::Icann) && s.as_bytes().len() == candidate.len()
+            let section_counts = match s.typ() {
+                Some(psl::Type::Icann) => true,
+                Some(psl::Type::Private) => private,
+                None => false,
+            };
+            section_counts && s.as_bytes().len() == candidate.len()
         })
     });
-    match icann {
+    match listed {
         // One label more than the suffix, when there is one.
         Some(k) if k > 0 => &name[starts[k - 1]..],
         _ => name,
@@ -98,11 +114,24 @@ mod tests {
         assert_eq!(registrable("a.b.example.co.uk"), "example.co.uk");
         assert_eq!(registrable("example.com"), "example.com");
         assert_eq!(registrable("com"), "com");
+        // The private section counts: a dynamic-DNS or CDN host keeps its own label.
         assert_eq!(
             registrable("d3ag4hukkh62yn.cloudfront.net"),
+            "d3ag4hukkh62yn.cloudfront.net"
+        );
+        assert_eq!(registrable("www.kjhqwe.dyndns.org"), "kjhqwe.dyndns.org");
+        assert_eq!(registrable("user.github.io"), "user.github.io");
+        // The ICANN section alone: the provider's own domain.
+        assert_eq!(
+            registrable_under("d3ag4hukkh62yn.cloudfront.net", false),
             "cloudfront.net"
         );
-        assert_eq!(registrable("user.github.io"), "github.io");
+        assert_eq!(registrable_under("kjhqwe.dyndns.org", false), "dyndns.org");
+        // The prefix evasion: a long prefix before a random name does not hide it.
+        assert_eq!(
+            registrable("mail.google.accounts.login.secure.update.static.xjwqkdpqoe.net"),
+            "xjwqkdpqoe.net"
+        );
         // A suffix the list does not know: score the whole name.
         assert_eq!(registrable("qwxzyk.bazar"), "qwxzyk.bazar");
         assert_eq!(Scope::Fqdn.apply("www.example.com"), "www.example.com");

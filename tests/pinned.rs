@@ -123,7 +123,9 @@ fn the_embedded_model_gives_the_pinned_scores() {
     ];
     let output = Command::new(env!("CARGO_BIN_EXE_dga-lite"))
         .env("DGA_LITE_LANES", "portable")
-        .args(["predict", "--json"])
+        // The whole names, every one scored: this pins the model's function, not the
+        // verdict policy around it (scope, local names).
+        .args(["predict", "--json", "--scope", "fqdn", "--score-local"])
         .args(names)
         .output()
         .expect("binary runs");

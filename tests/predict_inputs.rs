@@ -211,22 +211,29 @@ fn gzip_is_detected_and_order_is_kept_across_blocks() {
 #[test]
 fn registrable_scope_and_allow_lists() {
     let dir = tempfile::tempdir().unwrap();
-    // Whole-name scoring sees the random label; registrable scope judges cloudfront.net.
-    let fqdn = stdout_of(&predict(&["d3ag4hukkh62yn.cloudfront.net", "--json"]));
-    let registrable = stdout_of(&predict(&[
-        "d3ag4hukkh62yn.cloudfront.net",
-        "--json",
-        "--scope",
-        "registrable",
-    ]));
-    let fqdn: serde_json::Value = serde_json::from_str(fqdn.trim()).unwrap();
-    let registrable: serde_json::Value = serde_json::from_str(registrable.trim()).unwrap();
-    assert_eq!(registrable["scored"], "cloudfront.net");
-    assert_eq!(registrable["domain"], "d3ag4hukkh62yn.cloudfront.net");
+    // The default scope judges the registrable domain: a long prefix cannot hide a random
+    // name (under the whole-name scope it does).
+    let evasive = "mail.google.accounts.login.secure.update.static.xjwqkdpqoe.net";
+    let json = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_str(stdout_of(&predict(args)).trim()).unwrap()
+    };
+    let registrable = json(&[evasive, "--json"]);
+    let bare = json(&["xjwqkdpqoe.net", "--json"]);
+    let fqdn = json(&[evasive, "--json", "--scope", "fqdn"]);
+    assert_eq!(registrable["scored"], "xjwqkdpqoe.net");
+    assert_eq!(registrable["domain"], evasive);
+    assert_eq!(registrable["score"], bare["score"]);
+    assert!(fqdn.get("scored").is_none(), "{fqdn}");
     assert!(
-        registrable["score"].as_f64().unwrap() < fqdn["score"].as_f64().unwrap(),
-        "{fqdn} vs {registrable}"
+        fqdn["score"].as_f64().unwrap() < 0.5 && bare["score"].as_f64().unwrap() > 0.99,
+        "{fqdn} vs {bare}"
     );
+    // The Public Suffix List's private section counts: a CDN or dynamic-DNS host keeps its
+    // own label (it is scored whole), where the ICANN section alone would judge the provider.
+    let cdn = json(&["d3ag4hukkh62yn.cloudfront.net", "--json"]);
+    assert!(cdn.get("scored").is_none(), "{cdn}");
+    let dyndns = json(&["www.xjwqkdpqoe.dyndns.org", "--json"]);
+    assert_eq!(dyndns["scored"], "xjwqkdpqoe.dyndns.org");
 
     let allow = common::write(dir.path(), "allow.txt", "# CDNs\ncloudfront.net\n");
     let out = stdout_of(&predict(&[
@@ -333,4 +340,98 @@ fn one_row_per_input_line_in_every_format() {
             }
         }
     }
+}
+
+/// Names no public resolver answers (single labels, .local, .lan, reverse lookups, IP
+/// addresses) are `local`, never `dga`, in every output format, counted in the summary;
+/// --score-local scores them.
+#[test]
+fn names_that_cannot_be_public_are_local_in_every_format() {
+    let names = [
+        "brwc0cb383d1f42",
+        "printer.local",
+        "router.lan",
+        "1.0.168.192.in-addr.arpa",
+        "192.168.1.10",
+        "xjwqkdpqoe.net",
+    ];
+    let tsv = stdout_of(&predict(&names));
+    let rows: Vec<&str> = tsv.lines().collect();
+    assert_eq!(rows.len(), names.len(), "{tsv}");
+    for (row, name) in rows.iter().zip(&names[..5]) {
+        assert_eq!(*row, format!("{name}\t-\tlocal"));
+    }
+    assert!(rows[5].starts_with("xjwqkdpqoe.net\t0."), "{tsv}");
+
+    let json = stdout_of(&predict(&[&["--json"][..], &names[..]].concat()));
+    let values: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(values[0]["local"], "single label");
+    assert_eq!(values[1]["local"], "special-use name");
+    assert_eq!(values[2]["local"], "not a public top-level domain");
+    assert_eq!(values[3]["local"], "reverse lookup or .arpa");
+    assert_eq!(values[4]["local"], "IP address");
+    assert!(
+        values[..5]
+            .iter()
+            .all(|v| v["dga"] == false && v.get("score").is_none())
+    );
+    assert!(values[5].get("score").is_some());
+
+    // Counted on stderr; never among --only-dga's hits, even at threshold 0.
+    let output = Command::new(env!("CARGO_BIN_EXE_dga-lite"))
+        .args(["predict", "--only-dga", "--threshold", "0"])
+        .args(names)
+        .output()
+        .unwrap();
+    let only = stdout_of(&output);
+    assert_eq!(only.lines().count(), 1, "{only}");
+    assert!(only.starts_with("xjwqkdpqoe.net\t"), "{only}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("5 local"), "{stderr}");
+
+    // --score-local scores them all.
+    let scored = stdout_of(&predict(&[&["--score-local"][..], &names[..]].concat()));
+    assert!(
+        scored
+            .lines()
+            .all(|l| l.split('\t').nth(1).unwrap().parse::<f32>().is_ok()),
+        "{scored}"
+    );
+}
+
+/// eval judges names as predict does: names that cannot be public are called benign without
+/// being scored, and said so; --score-local scores them.
+#[test]
+fn eval_calls_local_names_benign_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let benign = common::write(
+        dir.path(),
+        "benign.txt",
+        "google.com\nwikipedia.org\nbrwc0cb383d1f42\nqxzkwvjhtd.lan\n",
+    );
+    let dga = common::write(dir.path(), "dga.txt", "xjwqkdpqoe.net\nkq3v9zl1mxw7.biz\n");
+    let eval = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dga-lite"))
+            .args(["eval", "--json", "--threshold", "0.5", "--benign"])
+            .arg(&benign)
+            .arg("--dga")
+            .arg(&dga)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let judged = eval(&[]);
+    let report: serde_json::Value = serde_json::from_str(&stdout_of(&judged)).unwrap();
+    let stderr = String::from_utf8_lossy(&judged.stderr);
+    assert!(stderr.contains("2 names cannot be public"), "{stderr}");
+    // The two random-looking local names are not false positives.
+    assert_eq!(report["confusion"]["fp"], 0, "{report}");
+    let scored = eval(&["--score-local"]);
+    let stderr = String::from_utf8_lossy(&scored.stderr);
+    assert!(!stderr.contains("cannot be public"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout_of(&scored)).unwrap();
+    assert!(report["confusion"]["fp"].as_u64().unwrap() >= 1, "{report}");
 }

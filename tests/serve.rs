@@ -246,6 +246,48 @@ fn hosts_are_taken_from_urls_for_the_snowman_field() {
     }
 }
 
+/// The service judges names as `predict` does: the registrable domain by default (a prefix
+/// cannot hide a random name), `local` for names that cannot be public, and, configured so,
+/// whole names and every name scored.
+#[test]
+fn names_are_judged_by_their_scope_and_local_names_are_never_dga() {
+    let evasive = "mail.google.accounts.login.secure.update.static.xjwqkdpqoe.net";
+    let body = format!(
+        r#"{{"domains": ["{evasive}", "brwc0cb383d1f42", "printer.local", "xjwqkdpqoe.net"]}}"#
+    );
+    let score = |config: ServeConfig| {
+        let server = start(config);
+        let reply = request(
+            server.addr,
+            "POST",
+            "/v1/score",
+            Some("application/json"),
+            body.as_bytes(),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()["results"].as_array().unwrap().clone()
+    };
+    let results = score(test_config());
+    assert_eq!(results[0]["scored"], "xjwqkdpqoe.net");
+    assert_eq!(results[0]["score"], results[3]["score"]);
+    for (r, why) in [
+        (&results[1], "single label"),
+        (&results[2], "special-use name"),
+    ] {
+        assert_eq!(r["local"], why, "{r}");
+        assert_eq!(r["dga"], false, "{r}");
+        assert!(r.get("score").is_none(), "{r}");
+    }
+    let whole = score(ServeConfig {
+        scope: dga_lite::scope::Scope::Fqdn,
+        score_local: true,
+        ..test_config()
+    });
+    assert!(whole[0].get("scored").is_none(), "{}", whole[0]);
+    assert!(whole[0]["score"].as_f64().unwrap() < results[0]["score"].as_f64().unwrap());
+    assert!(whole[1]["score"].is_number() && whole[2]["score"].is_number());
+}
+
 #[test]
 fn json_batches_come_back_in_order_with_per_name_errors() {
     let server = start(test_config());

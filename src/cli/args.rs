@@ -122,6 +122,22 @@ pub enum ModelCommand {
     },
 }
 
+/// What part of a name is scored, and whether names that cannot be public are: shared by
+/// predict, eval and serve, so the three judge a name alike.
+#[derive(Args)]
+pub struct ScoringArgs {
+    /// Score a name's registrable domain (`registrable`, the default: the models were trained
+    /// on registrable names, so www.xjwqkdpqoe.net and a long prefix before it are judged as
+    /// xjwqkdpqoe.net), under the Public Suffix List's ICANN and private sections (a name
+    /// under dyndns.org or cloudfront.net keeps its own label), or the whole name (`fqdn`).
+    #[arg(long, value_enum, default_value = "registrable")]
+    pub scope: ScopeArg,
+    /// Score names that cannot exist on the public internet (single labels, .local, .lan,
+    /// .internal, reverse lookups, IP addresses) instead of calling them `local`.
+    #[arg(long)]
+    pub score_local: bool,
+}
+
 #[derive(Args)]
 pub struct Common {
     /// Worker threads (default: all cores). Results do not depend on it.
@@ -341,6 +357,8 @@ pub struct EvalArgs {
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
     #[command(flatten)]
+    pub scoring: ScoringArgs,
+    #[command(flatten)]
     pub common: Common,
 }
 
@@ -377,6 +395,8 @@ pub struct ServeArgs {
     /// Retry-After (so a burst cannot queue work without limit).
     #[arg(long, default_value_t = 2000, value_parser = int_in::<1, { serve::MAX_TIMEOUT_S * 1000 }>)]
     pub queue_timeout_ms: usize,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
     #[command(flatten)]
     pub common: Common,
 }
@@ -441,11 +461,8 @@ pub struct PredictArgs {
     /// Write only the names called DGA (invalid lines are counted on stderr).
     #[arg(long)]
     pub only_dga: bool,
-    /// Score the whole name (`fqdn`, as models are trained) or its registrable domain under
-    /// the Public Suffix List's ICANN section (`registrable`: d3ag4hukkh62yn.cloudfront.net
-    /// is judged as cloudfront.net).
-    #[arg(long, value_enum, default_value = "fqdn")]
-    pub scope: ScopeArg,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
     /// Suffix allow list, one per line (`cloudfront.net` allows every name under it);
     /// allowed names are reported as `allowed`, not scored. May be repeated.
     #[arg(long, value_name = "FILE")]

@@ -35,7 +35,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     for (i, path) in paths.iter().enumerate() {
         let model = super::load_scorer(*path, &args.common)?;
         let label = path.map_or(embedded::NAME.to_string(), |p| p.display().to_string());
-        let evaluation = evaluate::evaluate(&model, label, &samples, threshold);
+        let options = evaluate::EvalOptions {
+            threshold,
+            scope: args.scoring.scope.scope(),
+            score_local: args.scoring.score_local,
+        };
+        let evaluation = evaluate::evaluate(&model, label, &samples, &options);
+        if evaluation.local > 0 {
+            eprintln!(
+                "{}: {} cannot be public (single labels, .local, reverse lookups...): called benign without scoring (--score-local scores them)",
+                evaluation.label,
+                count(evaluation.local as u64, "name")
+            );
+        }
         if evaluation.unclassifiable() > 0 {
             eprintln!(
                 "{}: {} DGA names belong to families this model has no class for; they count in the binary metrics only",

@@ -36,7 +36,8 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         threshold: threshold.unwrap_or(model.threshold),
         json: args.json,
         only_dga: args.only_dga,
-        scope: args.scope.scope(),
+        scope: args.scoring.scope.scope(),
+        score_local: args.scoring.score_local,
         allow,
     };
     let lines = Terminal::new(false);
@@ -63,12 +64,13 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         summary.add(s);
     }
     out.flush().context("cannot write to standard output")?;
-    if summary.invalid > 0 || summary.allowed > 0 || summary.empty > 0 {
+    if summary.invalid > 0 || summary.allowed > 0 || summary.local > 0 || summary.empty > 0 {
         eprintln!(
-            "{} scored, {} flagged as DGA, {} allowed, {} invalid, {} empty",
+            "{} scored, {} flagged as DGA, {} allowed, {} local, {} invalid, {} empty",
             count(summary.scored, "name"),
             summary.flagged,
             summary.allowed,
+            summary.local,
             summary.invalid,
             summary.empty
         );

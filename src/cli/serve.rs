@@ -24,6 +24,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         body_timeout: seconds(args.client_timeout),
         idle_timeout: seconds(args.idle_timeout),
         queue_timeout: std::time::Duration::from_millis(args.queue_timeout_ms as u64),
+        scope: args.scoring.scope.scope(),
+        score_local: args.scoring.score_local,
         ..Default::default()
     };
     config.check()?;

@@ -216,6 +216,7 @@ mod tests {
         let report = metrics::evaluate(&scores, &positive, &families, 0.5);
         let evaluation = Evaluation {
             label: "m".into(),
+            local: 0,
             report,
             scores: scores.clone(),
             classes: vec![],

@@ -171,6 +171,9 @@ pub async fn snowman(State(app): State<Arc<App>>, request: Request) -> Result<Re
     })?;
     let name = normalize_name(host_of_url(&url))
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    // The Snowman response has a score and nothing else, so every name is scored (its
+    // scope, as everywhere), local or not.
+    let name = app.config.scope.apply(&name).to_string();
     let outputs = app.model.net().outputs();
     let rows = app.batcher.probabilities(vec![name], outputs).await?;
     let scores = crate::model::head::dga_scores(&rows, outputs);
@@ -224,15 +227,26 @@ async fn multipart_field(
     Ok(None)
 }
 
-/// Scores names (each checked) and builds the `results` array in request order.
+/// Scores names (each checked) and builds the `results` array in request order: a score and
+/// verdict (of the name's scope, `"scored"` saying which part when it is not the whole), or
+/// `"local"` for a name that cannot be public, or the error.
 async fn score_results(
     app: &App,
     items: Vec<Result<String, String>>,
     raw: Vec<String>,
 ) -> Result<Vec<Value>, ApiError> {
+    let local = |name: &str| {
+        if app.config.score_local {
+            None
+        } else {
+            crate::public_name::not_public(name)
+        }
+    };
     let valid: Vec<String> = items
         .iter()
-        .filter_map(|i| i.as_ref().ok().cloned())
+        .filter_map(|i| i.as_ref().ok())
+        .filter(|name| local(name).is_none())
+        .map(|name| app.config.scope.apply(name).to_string())
         .collect();
     let count = valid.len() as u64;
     let outputs = app.model.net().outputs();
@@ -245,12 +259,19 @@ async fn score_results(
         .zip(raw)
         .map(|(item, raw)| match item {
             Ok(name) => {
+                if let Some(why) = local(&name) {
+                    return json!({"domain": name, "local": why.reason(), "dga": false});
+                }
                 let row = rows.next().unwrap_or(&[]);
                 let score = crate::model::head::dga_scores(row, outputs)
                     .first()
                     .copied()
                     .unwrap_or(f32::NAN);
                 let mut result = json!({"domain": name, "score": score, "dga": score >= threshold});
+                let scored = app.config.scope.apply(&name);
+                if scored != name {
+                    result["scored"] = scored.into();
+                }
                 // Multiclass models also name the most probable DGA family.
                 if let Some((family, p)) = app.model.top_family(row) {
                     result["family"] = family.into();

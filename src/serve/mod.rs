@@ -56,6 +56,10 @@ pub struct ServeConfig {
     pub queue: usize,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout: Duration,
+    /// What part of a name is scored (the registrable domain by default, as `predict`).
+    pub scope: crate::scope::Scope,
+    /// Score names that cannot be public instead of answering `local` for them.
+    pub score_local: bool,
 }
 
 impl Default for ServeConfig {
@@ -73,6 +77,8 @@ impl Default for ServeConfig {
             max_batch: 4096,
             queue: 1024,
             drain_timeout: Duration::from_secs(10),
+            scope: crate::scope::Scope::Registrable,
+            score_local: false,
         }
     }
 }
