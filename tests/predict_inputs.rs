@@ -435,3 +435,48 @@ fn eval_calls_local_names_benign_and_says_so() {
     let report: serde_json::Value = serde_json::from_str(&stdout_of(&scored)).unwrap();
     assert!(report["confusion"]["fp"].as_u64().unwrap() >= 1, "{report}");
 }
+
+/// A Zeek dns.log as a LAN sensor writes it: NetBIOS and LLMNR names, mDNS, reverse lookups,
+/// Windows domain-controller lookups under a private TLD. None of them is ever called DGA, even
+/// at a low threshold where the one public random name is; the prefix evasion is caught.
+#[test]
+fn a_lan_dns_log_gives_no_dga_verdict_for_non_public_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let queries = [
+        "brwc0cb383d1f42",
+        "WORKGROUP",
+        "desktop-7qk2m9x",
+        "wpad",
+        "isatap",
+        "_ldap._tcp.dc._msdcs.corp",
+        "fileserver.corp",
+        "hp4f2a1c.local",
+        "_googlecast._tcp.local",
+        "104.1.168.192.in-addr.arpa",
+        "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.0.0.0.1.2.3.4.ip6.arpa",
+        "router.lan",
+        "nas.home.arpa",
+        "www.google.com",
+        "mail.google.accounts.login.secure.update.static.xjwqkdpqoe.net",
+    ];
+    let mut log = String::from(
+        "#separator \\x09\n#path\tdns\n#fields\tts\tuid\tid.orig_h\tquery\tqtype_name\n#types\ttime\tstring\taddr\tstring\tstring\n",
+    );
+    for (i, q) in queries.iter().enumerate() {
+        log.push_str(&format!("1700000{i:03}.0\tC{i}\t192.168.1.{i}\t{q}\tA\n"));
+    }
+    let path = common::write(dir.path(), "dns.log", &log);
+    let out = stdout_of(&predict(&["--input", path.to_str().unwrap(), "--only-dga"]));
+    let flagged: Vec<&str> = out.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    assert_eq!(
+        flagged,
+        ["mail.google.accounts.login.secure.update.static.xjwqkdpqoe.net"],
+        "{out}"
+    );
+    let all = stdout_of(&predict(&["--input", path.to_str().unwrap()]));
+    let local = all
+        .lines()
+        .filter(|l| l.split('\t').nth(2) == Some("local"))
+        .count();
+    assert_eq!(local, 13, "{all}");
+}
