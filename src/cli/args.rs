@@ -90,6 +90,9 @@ pub enum Command {
     Train(TrainArgs),
     /// Measure a model on labelled names: AUC, TPR at fixed FPR, per-family detection.
     Eval(EvalArgs),
+    /// Find label noise in training data: names whose out-of-fold score contradicts their
+    /// label (a DGA name in a top-site list, a real name in a feed), ranked, to a CSV.
+    Audit(AuditArgs),
     /// Score names given as arguments or read from --input (a file, or - for stdin).
     Predict(PredictArgs),
     /// Serve scores over HTTP (Snowman-compatible /model, JSON /v1/score, /metrics).
@@ -292,6 +295,11 @@ pub struct TrainArgs {
     pub checkpoint: Option<PathBuf>,
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = int_in::<1, 100_000>)]
     pub checkpoint_every: usize,
+    /// Leave these names out of training: one per line, or the CSV `dga-lite audit` writes
+    /// (its `name` column), after review. The model card records the list's SHA-256 and how
+    /// many names it dropped.
+    #[arg(long, value_name = "FILE")]
+    pub exclude: Option<PathBuf>,
     /// Fine-tune this model on the new inputs: its architecture, vocabulary (characters it
     /// never saw map to "unknown") and weights are the start; the lineage goes in the card.
     #[arg(long, value_name = "MODEL")]
@@ -322,6 +330,45 @@ pub struct TrainArgs {
     /// the papers' models had).
     #[arg(long, value_parser = dropout_rate)]
     pub dropout: Option<f32>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    /// Benign name files (any supported format).
+    #[arg(long, num_args = 1.., required = true, value_name = "PATH")]
+    pub benign: Vec<String>,
+    /// DGA name files (any supported format).
+    #[arg(long, num_args = 1.., required = true, value_name = "PATH")]
+    pub dga: Vec<String>,
+    /// Where to write the suspects, most confident first (CSV: rank, name, label, family,
+    /// oof_score, confidence, fold; written atomically). Review them, then give the names to
+    /// drop to `train --exclude`.
+    #[arg(long, value_name = "CSV")]
+    pub out: PathBuf,
+    /// Folds: each name is scored by a model trained on the other folds.
+    #[arg(long, default_value_t = 5, value_parser = int_in::<2, 100>)]
+    pub folds: usize,
+    /// The models trained (binary). The CNN trains about 20 times faster than the LSTM.
+    #[arg(long, value_enum, default_value = "snowman-cnn")]
+    pub model_type: ModelType,
+    #[arg(long, default_value_t = 3, value_parser = int_in::<1, 100_000>)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 128, value_parser = int_in::<1, 65_536>)]
+    pub batch_size: usize,
+    /// Seed of the folds and of every model: same seed + same data = the same suspects.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Audit at most N names per class (a seeded random sample).
+    #[arg(long, value_name = "N", value_parser = int_in::<1, { usize::MAX }>)]
+    pub max_per_class: Option<usize>,
+    /// Input format for every file (default: detect per file).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,

@@ -3,6 +3,7 @@
 //! (This folder belongs to the binary, not to the library: `src/lib.rs` does not name it.)
 
 pub mod args;
+mod audit;
 mod bench;
 mod eval;
 mod model_info;
@@ -30,6 +31,7 @@ pub fn run(matches: &clap::ArgMatches) -> anyhow::Result<()> {
             train::run(args, train_matches)
         }
         Command::Eval(args) => eval::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Model(ModelCommand::Info { model, json }) => model_info::run(model, json),
         Command::Bench(args) => bench::run(args),

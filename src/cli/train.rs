@@ -103,6 +103,7 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         checkpoint: args.checkpoint,
         checkpoint_every: args.checkpoint_every,
         resume: args.resume,
+        exclude: args.exclude,
         init: args.init,
         replay: args.replay,
         split_out: args.split_out,

@@ -162,6 +162,19 @@ pub struct TrainingInfo {
     /// each with the SHA-256 of its file, its command, seed, inputs and held-out metrics.
     #[serde(default)]
     pub lineage: Vec<serde_json::Value>,
+    /// Names left out of training (`train --exclude`, after an audit): the list's path and
+    /// SHA-256, how many names it listed and how many it dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excluded: Option<ExcludedInfo>,
+}
+
+/// What `train --exclude` dropped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExcludedInfo {
+    pub path: String,
+    pub sha256: String,
+    pub listed: u64,
+    pub dropped: u64,
 }
 
 /// The architectures a model file can hold.

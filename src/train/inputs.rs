@@ -4,7 +4,7 @@
 use super::parent::Parent;
 use super::{STREAM_REPLAY, TrainError, TrainOptions};
 use crate::data::{self, Class, DataError, Format, ReadReport, Sample};
-use crate::model::file::InputInfo;
+use crate::model::file::{ExcludedInfo, InputInfo};
 use crate::progress::Progress;
 use crate::rng::Rng;
 use sha2::{Digest, Sha256};
@@ -17,6 +17,8 @@ pub struct Inputs {
     pub by_class: [Vec<Sample>; 2],
     pub reports: Vec<ReadReport>,
     pub infos: Vec<InputInfo>,
+    /// What `--exclude` dropped, if given.
+    pub excluded: Option<ExcludedInfo>,
 }
 
 /// Reads every `--benign` and `--dga` input (and, fine-tuning with `--replay`, names from the
@@ -80,6 +82,24 @@ pub fn read_all(
             samples.retain(|s| !in_both.contains(&s.name));
         }
     }
+    let excluded = match &options.exclude {
+        Some(path) => {
+            let (names, mut info) = read_exclude_list(path)?;
+            let before: usize = by_class.iter().map(Vec::len).sum();
+            for samples in by_class.iter_mut() {
+                samples.retain(|s| !names.contains(&s.name));
+            }
+            info.dropped = (before - by_class.iter().map(Vec::len).sum::<usize>()) as u64;
+            progress.line(&format!(
+                "--exclude: {} dropped ({} listed in {})",
+                crate::words::count(info.dropped, "name"),
+                info.listed,
+                info.path
+            ));
+            Some(info)
+        }
+        None => None,
+    };
     for (class, samples) in by_class.iter().enumerate() {
         if samples.is_empty() {
             let which = if class == 0 { "--benign" } else { "--dga" };
@@ -93,7 +113,56 @@ pub fn read_all(
         by_class,
         reports,
         infos,
+        excluded,
     })
+}
+
+/// The names of an exclude list: one per line, or a CSV with a `name` column (the CSV
+/// `dga-lite audit` writes, after review); `#` comments and blank lines are skipped. Returns
+/// the names (normalised) and what the model card records about the list.
+fn read_exclude_list(
+    path: &std::path::Path,
+) -> Result<(HashSet<String>, ExcludedInfo), TrainError> {
+    let shown = path.display().to_string();
+    let bytes = crate::bounded_read::read_regular_file(path, 256 << 20, "exclude list")
+        .map_err(|e| TrainError::Invalid(format!("cannot read --exclude {shown}: {e}")))?;
+    let text = String::from_utf8(bytes.clone())
+        .map_err(|_| TrainError::Invalid(format!("--exclude {shown} is not UTF-8 text")))?;
+    let mut lines = text.lines().map(|l| l.trim_start_matches('\u{feff}'));
+    let mut column = None;
+    let mut names = HashSet::new();
+    let mut first = true;
+    for line in lines.by_ref() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if first {
+            first = false;
+            // A CSV header names the column; a name never holds a comma.
+            if let Some(at) = line.split(',').position(|field| field.trim() == "name") {
+                column = Some(at);
+                continue;
+            }
+        }
+        let field = match column {
+            Some(at) => line.split(',').nth(at).unwrap_or(""),
+            None => line,
+        };
+        let name = crate::data::normalize_name(field.trim())
+            .map_err(|e| TrainError::Invalid(format!("--exclude {shown}: {e}: {field:?}")))?;
+        names.insert(name);
+    }
+    let info = ExcludedInfo {
+        path: shown,
+        sha256: Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        listed: names.len() as u64,
+        dropped: 0,
+    };
+    Ok((names, info))
 }
 
 /// Hashes what passes through a reader, so inputs are hashed in the same pass that reads them.

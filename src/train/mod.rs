@@ -4,12 +4,14 @@
 //! - `inputs.rs`: read and hash every file, de-duplicate;
 //! - `parent.rs`: fine-tuning from a parent model (`--init`, `--replay`, lineage);
 //! - `split.rs`: the stratified split and its encoded parts;
-//! - `fit.rs`: the epochs, early stopping, checkpoints, threshold, held-out report.
+//! - `fit.rs`: the epochs, early stopping, checkpoints, threshold, held-out report;
+//! - `audit.rs`: label noise found by k-fold out-of-fold scores (`dga-lite audit`).
 //!
 //! Reproducibility: every random choice draws from `Rng::new(seed)` forks with fixed stream
 //! numbers, and batches are reduced in fixed chunks (`model::CHUNK_ROWS`), so the same seed and
 //! data give the same model bytes whatever the thread count.
 
+pub mod audit;
 mod fit;
 mod inputs;
 mod parent;
@@ -24,7 +26,7 @@ use crate::classes::{Classes, OTHER_DGA, family_name};
 use crate::data::{Class, DataError, Format, ReadReport};
 use crate::encode::Vocab;
 use crate::metrics::Report;
-use crate::model::file::{InputInfo, Net};
+use crate::model::file::Net;
 use crate::model::{Architecture, EndgameConfig, EndgameLstm, ModelFile, SnowmanCnn, TrainingInfo};
 use crate::nn::OptimizerConfig;
 use crate::progress::Progress;
@@ -79,6 +81,8 @@ pub struct TrainOptions {
     pub checkpoint_every: usize,
     /// Continue the run saved in this checkpoint (and keep checkpointing to it).
     pub resume: Option<std::path::PathBuf>,
+    /// Names to leave out of training (one per line, or the CSV `audit` writes).
+    pub exclude: Option<std::path::PathBuf>,
     /// Fine-tune this model: its architecture, vocabulary and weights are the starting point.
     pub init: Option<std::path::PathBuf>,
     /// With `init`: mix this many names of each class from the parent's own training files in.
@@ -114,6 +118,7 @@ impl Default for TrainOptions {
             checkpoint: None,
             checkpoint_every: 1,
             resume: None,
+            exclude: None,
             init: None,
             replay: 0,
             split_out: None,
@@ -199,6 +204,8 @@ pub fn train(options: &TrainOptions, progress: &dyn Progress) -> Result<TrainOut
         None => None,
     };
     let read = inputs::read_all(options, parent.as_ref(), &root, progress)?;
+    // What a checkpoint of this run must match (computed before the samples move on).
+    let fingerprint = run_fingerprint(&read, options, parent.as_ref().map(|p| p.sha256.as_str()));
 
     // The split, stratified by class (binary) or by benign and each DGA family (multiclass).
     let parent_classes = parent.as_ref().map(|p| p.model.classes().to_vec());
@@ -238,11 +245,6 @@ pub fn train(options: &TrainOptions, progress: &dyn Progress) -> Result<TrainOut
     drop(parts);
 
     // The epochs, the threshold and the held-out report.
-    let fingerprint = run_fingerprint(
-        options,
-        &read.infos,
-        parent.as_ref().map(|p| p.sha256.as_str()),
-    );
     let init = &mut root.fork(STREAM_INIT);
     let run = Run {
         options,
@@ -284,6 +286,7 @@ pub fn train(options: &TrainOptions, progress: &dyn Progress) -> Result<TrainOut
         split_sizes,
         test_metrics: serde_json::to_value(&fitted.test_report).expect("report serialises"),
         lineage: parent.as_ref().map(Parent::lineage).unwrap_or_default(),
+        excluded: read.excluded.clone(),
     };
     let model = ModelFile::new(fitted.net, vocab, fitted.threshold, training)
         .with_classes(classes.names)
@@ -340,12 +343,18 @@ fn classes_for(
 
 /// What a checkpoint must match to be resumed: the data (by content) and every setting that
 /// shapes the run, except the number of epochs and the patience, which a resume may change.
-fn run_fingerprint(options: &TrainOptions, inputs: &[InputInfo], parent: Option<&str>) -> String {
-    let data: Vec<String> = inputs
+fn run_fingerprint(read: &inputs::Inputs, options: &TrainOptions, parent: Option<&str>) -> String {
+    let data: Vec<String> = read
+        .infos
         .iter()
         .map(|i| format!("{:?}:{}", i.class, i.sha256))
         .collect();
-    format!(
+    // An exclude list changes the data; runs without one keep the fingerprint they had.
+    let excluded = read
+        .excluded
+        .as_ref()
+        .map_or(String::new(), |e| format!(" exclude={}", e.sha256));
+    let fingerprint = format!(
         "data={data:?} parent={parent:?} replay={} seed={} max_per_class={:?} min_family_size={} class_weight={:?} test={} val={} batch={} model={:?} optimizer={:?} engine={:?}",
         options.replay,
         options.seed,
@@ -363,5 +372,6 @@ fn run_fingerprint(options: &TrainOptions, inputs: &[InputInfo], parent: Option<
         } else {
             "Fast"
         }
-    )
+    );
+    fingerprint + &excluded
 }
