@@ -62,7 +62,7 @@ fn readme_commands() -> Vec<(String, Option<String>)> {
 }
 
 /// README file names -> the role of the small file that stands in for it.
-const FILES: [(&str, &str); 28] = [
+const FILES: [(&str, &str); 29] = [
     ("../shared/data/benign.csv", "benign"),
     ("../shared/data/dga.csv", "dga"),
     ("top-1m.csv", "benign"),
@@ -90,6 +90,7 @@ const FILES: [(&str, &str); 28] = [
     ("run.ckpt", "run.ckpt"),
     ("wrong.csv", "wrong.csv"),
     ("report.html", "report.html"),
+    ("suspects.csv", "suspects.csv"),
     ("multi.html", "multi.html"),
 ];
 
@@ -278,6 +279,12 @@ fn check(ws: &Workspace, command: &str, readme: &str) {
         }
         "bench" => {
             assert!(stdout.contains("training names/s") && stdout.contains("ratio"));
+        }
+        "audit" => {
+            assert!(stdout.contains("suspects:"), "{stdout}");
+            let out_at = args.iter().position(|a| a == "--out").unwrap() + 1;
+            let csv = std::fs::read_to_string(&args[out_at]).unwrap();
+            assert!(csv.starts_with("rank,name,label"), "{csv}");
         }
         _ => panic!("the README shows `{command}`, which this test does not know how to check"),
     }
