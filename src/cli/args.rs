@@ -245,12 +245,8 @@ pub enum ActivationArg {
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Benign name files (any supported format; - for stdin).
-    #[arg(long, num_args = 1.., required = true, value_name = "PATH")]
-    pub benign: Vec<String>,
-    /// DGA name files (any supported format).
-    #[arg(long, num_args = 1.., required = true, value_name = "PATH")]
-    pub dga: Vec<String>,
+    #[command(flatten)]
+    pub data: TrainingData,
     /// Where to write the model (safetensors; written atomically).
     #[arg(long, value_name = "MODEL")]
     pub out: PathBuf,
@@ -263,11 +259,6 @@ pub struct TrainArgs {
     /// Seed of every random choice: same seed + same data = the same model, bit for bit.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Keep at most N names per class (a seeded random sample; the classes are very
-    /// imbalanced). For a multiclass model every DGA family is a class, so this caps each
-    /// family: capped per-class sampling, one way to balance the data.
-    #[arg(long, value_name = "N", value_parser = int_in::<1, { usize::MAX }>)]
-    pub max_per_class: Option<usize>,
     /// Multiclass: DGA families with fewer than N training names (and names without a
     /// family) merge into one class, other_dga.
     #[arg(long, value_name = "N", default_value_t = 100)]
@@ -316,9 +307,6 @@ pub struct TrainArgs {
     /// (for example 0.001); without it the threshold is 0.5.
     #[arg(long, value_name = "FPR", value_parser = open_fraction)]
     pub target_fpr: Option<f64>,
-    /// Input format for every file (default: detect per file).
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
     #[arg(long, value_enum, default_value = "rmsprop")]
     pub optimizer: OptimizerArg,
     /// Learning rate (default 1e-3).
@@ -337,14 +325,29 @@ pub struct TrainArgs {
     pub common: Common,
 }
 
+/// The labelled inputs of `train` and `audit`, defined once.
 #[derive(Args)]
-pub struct AuditArgs {
-    /// Benign name files (any supported format).
+pub struct TrainingData {
+    /// Benign name files (any supported format; - for stdin).
     #[arg(long, num_args = 1.., required = true, value_name = "PATH")]
     pub benign: Vec<String>,
     /// DGA name files (any supported format).
     #[arg(long, num_args = 1.., required = true, value_name = "PATH")]
     pub dga: Vec<String>,
+    /// Input format for every file (default: detect per file).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Keep at most N names per class (a seeded random sample; the classes are very
+    /// imbalanced). For a multiclass model every DGA family is a class, so this caps each
+    /// family: capped per-class sampling, one way to balance the data.
+    #[arg(long, value_name = "N", value_parser = int_in::<1, { usize::MAX }>)]
+    pub max_per_class: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub data: TrainingData,
     /// Where to write the suspects, most confident first (CSV: rank, name, label, family,
     /// oof_score, confidence, fold; written atomically). Review them, then give the names to
     /// drop to `train --exclude`.
@@ -363,12 +366,6 @@ pub struct AuditArgs {
     /// Seed of the folds and of every model: same seed + same data = the same suspects.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Audit at most N names per class (a seeded random sample).
-    #[arg(long, value_name = "N", value_parser = int_in::<1, { usize::MAX }>)]
-    pub max_per_class: Option<usize>,
-    /// Input format for every file (default: detect per file).
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,

@@ -13,9 +13,9 @@ use dga_lite::words::count;
 pub fn run(args: AuditArgs) -> anyhow::Result<()> {
     super::set_threads(&args.common)?;
     let options = TrainOptions {
-        benign: args.benign,
-        dga: args.dga,
-        format: args.format.map(|f| f.format()),
+        benign: args.data.benign,
+        dga: args.data.dga,
+        format: args.data.format.map(|f| f.format()),
         architecture: match args.model_type {
             ModelType::SnowmanCnn => Architecture::SnowmanCnn(SnowmanConfig::default()),
             ModelType::EndgameLstm => Architecture::EndgameLstm(EndgameConfig::default()),
@@ -26,7 +26,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<()> {
         epochs: args.epochs,
         batch_size: args.batch_size,
         seed: args.seed,
-        max_per_class: args.max_per_class,
+        max_per_class: args.data.max_per_class,
         test_split: 0.0,
         val_split: 0.0,
         backend: args.common.backend.backend(),

@@ -78,9 +78,9 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         ..EndgameConfig::default()
     };
     let options = TrainOptions {
-        benign: args.benign,
-        dga: args.dga,
-        format: args.format.map(|f| f.format()),
+        benign: args.data.benign,
+        dga: args.data.dga,
+        format: args.data.format.map(|f| f.format()),
         architecture: match args.model_type {
             ModelType::EndgameLstm => Architecture::EndgameLstm(lstm),
             ModelType::EndgameLstmMulticlass => Architecture::EndgameLstmMulticlass(lstm),
@@ -93,7 +93,7 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         epochs: args.epochs,
         batch_size: args.batch_size,
         seed: args.seed,
-        max_per_class: args.max_per_class,
+        max_per_class: args.data.max_per_class,
         min_family_size: args.min_family_size,
         class_weight: args.class_weight.class_weight(),
         test_split: args.test_split,
