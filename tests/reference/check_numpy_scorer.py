@@ -61,7 +61,10 @@ def main():
         for model in MODELS:
             model_path = os.path.join(ROOT, "data", model + ".safetensors")
             out = subprocess.run(
-                [binary, "predict", "--model", model_path, "--json", "--input", path],
+                # Whole names, every one scored: the NumPy scorer is the model's function; the
+                # scope and the `local` verdict are dga-lite's policy around it.
+                [binary, "predict", "--model", model_path, "--json", "--scope", "fqdn",
+                 "--score-local", "--input", path],
                 check=True, capture_output=True, text=True,
             ).stdout
             rows = [json.loads(line) for line in out.splitlines()]
