@@ -80,7 +80,7 @@ pub fn evaluate(
         })
         .collect();
     let scores = crate::model::head::dga_scores(&probabilities, outputs);
-    let threshold = threshold.unwrap_or(model.threshold);
+    let threshold = crate::verdict::Policy::for_model(model, threshold).dga_threshold();
     let mut report = metrics::evaluate(&scores, &positive, &families, threshold);
     let classes = model.classes().to_vec();
     let (mut truth, mut predicted) = (Vec::new(), Vec::new());

@@ -26,4 +26,5 @@ pub mod scope;
 #[cfg(feature = "server")]
 pub mod serve;
 pub mod train;
+pub mod verdict;
 pub mod words;

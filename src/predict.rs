@@ -12,6 +12,7 @@ use crate::backend::Scorer;
 use crate::data::{self, DataError, FeedItem, FeedReader, Format, ReadOptions};
 use crate::progress::Progress;
 use crate::scope::{AllowList, Scope};
+use crate::verdict::{Policy, Verdict};
 use std::io::{self, BufRead, Write};
 
 /// Names scored per block: bounds memory on any input size.
@@ -21,7 +22,8 @@ const SHOWN_ERRORS: u64 = 5;
 
 #[derive(Clone, Debug, Default)]
 pub struct PredictOptions {
-    pub threshold: f32,
+    /// How a score becomes `dga`, `suspicious` or `benign`.
+    pub policy: Policy,
     pub json: bool,
     /// Write only names called DGA (invalid lines go to stderr, counted).
     pub only_dga: bool,
@@ -192,15 +194,22 @@ pub fn write_block(
             Ok(name) => {
                 let row = rows.next().expect("one row per scored name");
                 let score = crate::model::head::dga_scores(row, outputs)[0];
-                let family = model.top_family(row);
-                let dga = score >= options.threshold;
+                let verdict = options.policy.judge(score);
+                // A family is named only for a name that is not called benign.
+                let family = model.top_family(row).filter(|_| verdict != Verdict::Benign);
+                let dga = verdict == Verdict::Dga;
                 summary.scored += 1;
                 summary.flagged += u64::from(dga);
                 if options.only_dga && !dga {
                     continue;
                 }
                 if options.json {
-                    let mut obj = serde_json::json!({"domain": name, "score": score, "dga": dga});
+                    let mut obj = serde_json::json!({
+                        "domain": name,
+                        "score": score,
+                        "dga": dga,
+                        "verdict": verdict.name(),
+                    });
                     let scored = options.scope.apply(name);
                     if scored != name {
                         obj["scored"] = scored.into();
@@ -211,7 +220,7 @@ pub fn write_block(
                     }
                     writeln!(out, "{}", with_context(obj, query))?;
                 } else {
-                    let label = if dga { "dga" } else { "benign" };
+                    let label = verdict.name();
                     // Multiclass models add the most probable family and its probability.
                     let family = family.map_or(String::new(), |(f, p)| format!("\t{f}\t{p:.6}"));
                     match &query.input {

@@ -480,3 +480,76 @@ fn a_lan_dns_log_gives_no_dga_verdict_for_non_public_names() {
         .count();
     assert_eq!(local, 13, "{all}");
 }
+
+/// A model trained with a validation split (the default) carries the `dga` (FPR 1e-3) and
+/// `suspicious` (FPR 1e-2) points; predict gives three-level verdicts by them, and a plain
+/// binary one with --threshold.
+#[test]
+fn models_carry_operating_points_and_predict_gives_three_level_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (benign, dga) = common::write_training_files(dir.path(), 300);
+    let model = dir.path().join("m.safetensors");
+    let output = Command::new(env!("CARGO_BIN_EXE_dga-lite"))
+        .args(["train", "--quiet", "--epochs", "2", "--benign"])
+        .arg(&benign)
+        .arg("--dga")
+        .arg(&dga)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("operating points on the validation split"),
+        "{stderr}"
+    );
+    let info = common::ok(&common::dga_lite(&[
+        "model",
+        "info",
+        "--json",
+        "--model",
+        model.to_str().unwrap(),
+    ]));
+    let header: serde_json::Value = serde_json::from_str(&info).unwrap();
+    let points = &header["operating_points"];
+    let (d, s) = (
+        points["dga"].as_f64().unwrap(),
+        points["suspicious"].as_f64().unwrap(),
+    );
+    assert!(s <= d && d <= 1.0, "{points}");
+    // The binary threshold is the dga point.
+    assert_eq!(header["threshold"].as_f64().unwrap(), d);
+
+    let mut names = common::benign_names(40, 77);
+    names.extend(common::dga_names(40, 78));
+    let run = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_dga-lite"))
+            .args(["predict", "--json", "--model", model.to_str().unwrap()])
+            .args(extra)
+            .args(&names)
+            .output()
+            .unwrap();
+        stdout_of(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    for row in run(&[]) {
+        let score = row["score"].as_f64().unwrap();
+        let expected = if score >= d {
+            "dga"
+        } else if score >= s {
+            "suspicious"
+        } else {
+            "benign"
+        };
+        assert_eq!(row["verdict"], expected, "{row}");
+        assert_eq!(row["dga"], expected == "dga", "{row}");
+    }
+    for row in run(&["--threshold", "0.5"]) {
+        let score = row["score"].as_f64().unwrap();
+        let expected = if score >= 0.5 { "dga" } else { "benign" };
+        assert_eq!(row["verdict"], expected, "{row}");
+    }
+}

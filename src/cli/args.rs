@@ -274,8 +274,10 @@ pub struct TrainArgs {
     /// Fraction of each class held out for the final test report.
     #[arg(long, default_value_t = 0.2, value_parser = fraction)]
     pub test_split: f64,
-    /// Fraction of each class used for validation after every epoch.
-    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    /// Fraction of each class used for validation: after every epoch (early stopping), and
+    /// to choose the model's operating points, the `dga` (false-positive rate 1e-3) and
+    /// `suspicious` (1e-2) thresholds. 0 leaves both out (a plain threshold of 0.5).
+    #[arg(long, default_value_t = 0.05, value_parser = fraction)]
     pub val_split: f64,
     /// Stop after N epochs without a better validation AUC and keep the best epoch.
     #[arg(long, value_name = "N", value_parser = int_in::<1, 100_000>)]

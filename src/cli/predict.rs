@@ -33,7 +33,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         eprintln!("allow list: skipped entry {line}: {why}");
     }
     let options = PredictOptions {
-        threshold: threshold.unwrap_or(model.threshold),
+        policy: dga_lite::verdict::Policy::for_model(&model, threshold),
         json: args.json,
         only_dga: args.only_dga,
         scope: args.scoring.scope.scope(),

@@ -168,6 +168,16 @@ pub struct TrainingInfo {
     pub excluded: Option<ExcludedInfo>,
 }
 
+/// Thresholds chosen on a model's validation split for fixed false-positive rates, so the
+/// verdicts mean the same rates for every model that has them (see `verdict.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperatingPoints {
+    /// `dga` at or above this: the validation false-positive rate at most 1e-3.
+    pub dga: f32,
+    /// `suspicious` at or above this (and below `dga`): at most 1e-2.
+    pub suspicious: f32,
+}
+
 /// What `train --exclude` dropped.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExcludedInfo {
@@ -236,8 +246,10 @@ pub struct ModelFile {
     /// Read-only (through `net()`), so a model is never changed behind a scorer built from it.
     net: Net,
     pub vocab: Vocab,
-    /// Scores at or above this are called DGA.
+    /// Scores at or above this are called DGA (when the model has no operating points).
     pub threshold: f32,
+    /// The `dga` and `suspicious` points, for models trained with a validation split.
+    pub operating_points: Option<OperatingPoints>,
     pub training: TrainingInfo,
     /// Multiclass models: the name of each output class, benign first. Empty for binary
     /// models. Read-only (through `classes()`), so it always matches the model's outputs.
@@ -253,6 +265,8 @@ struct Header {
     vocab: String,
     maxlen: usize,
     threshold: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    operating_points: Option<OperatingPoints>,
     training: TrainingInfo,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     classes: Vec<String>,
@@ -268,6 +282,7 @@ impl ModelFile {
             net,
             vocab,
             threshold,
+            operating_points: None,
             training,
             classes: Vec::new(),
         }
@@ -330,6 +345,7 @@ impl ModelFile {
             vocab: self.vocab.chars().into(),
             maxlen: MAXLEN,
             threshold: self.threshold,
+            operating_points: self.operating_points,
             training: self.training.clone(),
             classes: self.classes.clone(),
             contract: super::contract::contract(
@@ -508,11 +524,21 @@ impl ModelFile {
             }
             other => return Err(foreign(format!("unknown architecture {other:?}"))),
         };
-        ModelFile::new(net, vocab, header.threshold, header.training)
-            .with_classes(header.classes)
-            .map_err(|e| match e {
-                ModelError::Corrupt { why, .. } => corrupt(why),
-                other => other,
-            })
+        if let Some(p) = header.operating_points
+            && !((0.0..=1.0).contains(&p.dga)
+                && (0.0..=1.0).contains(&p.suspicious)
+                && p.suspicious <= p.dga)
+        {
+            return Err(corrupt(format!(
+                "operating points dga {} and suspicious {} are not probabilities with suspicious <= dga",
+                p.dga, p.suspicious
+            )));
+        }
+        let mut model = ModelFile::new(net, vocab, header.threshold, header.training);
+        model.operating_points = header.operating_points;
+        model.with_classes(header.classes).map_err(|e| match e {
+            ModelError::Corrupt { why, .. } => corrupt(why),
+            other => other,
+        })
     }
 }

@@ -253,7 +253,7 @@ async fn score_results(
     let probabilities = app.batcher.probabilities(valid, outputs).await?;
     let mut rows = probabilities.chunks_exact(outputs);
     app.metrics.names_scored.fetch_add(count, Ordering::Relaxed);
-    let threshold = app.model.threshold;
+    let policy = crate::verdict::Policy::for_model(&app.model, None);
     Ok(items
         .into_iter()
         .zip(raw)
@@ -267,13 +267,24 @@ async fn score_results(
                     .first()
                     .copied()
                     .unwrap_or(f32::NAN);
-                let mut result = json!({"domain": name, "score": score, "dga": score >= threshold});
+                let verdict = policy.judge(score);
+                let mut result = json!({
+                    "domain": name,
+                    "score": score,
+                    "dga": verdict == crate::verdict::Verdict::Dga,
+                    "verdict": verdict.name(),
+                });
                 let scored = app.config.scope.apply(&name);
                 if scored != name {
                     result["scored"] = scored.into();
                 }
-                // Multiclass models also name the most probable DGA family.
-                if let Some((family, p)) = app.model.top_family(row) {
+                // Multiclass models also name the most probable DGA family, for a name not
+                // called benign.
+                if let Some((family, p)) = app
+                    .model
+                    .top_family(row)
+                    .filter(|_| verdict != crate::verdict::Verdict::Benign)
+                {
                     result["family"] = family.into();
                     result["family_probability"] = p.into();
                 }

@@ -9,7 +9,7 @@ use crate::checkpoint::{Checkpoint, EpochStats};
 use crate::classes::Classes;
 use crate::encode::MAXLEN;
 use crate::metrics::{self, Report};
-use crate::model::file::Net;
+use crate::model::file::{Net, OperatingPoints};
 use crate::nn::Optimizer;
 use crate::progress::Progress;
 use crate::rng::Rng;
@@ -21,6 +21,7 @@ pub struct Fitted {
     pub history: Vec<EpochStats>,
     pub best_epoch: usize,
     pub threshold: f32,
+    pub operating_points: Option<OperatingPoints>,
     pub test_report: Option<Report>,
 }
 
@@ -178,9 +179,12 @@ pub fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
         None => epochs_run,
     };
     let net = last;
-    let threshold = match options.target_fpr {
-        Some(target) => threshold_for(&net, val_split, target, progress),
-        None => 0.5,
+    let operating_points = operating_points_for(&net, val_split, progress);
+    // The binary threshold: --target-fpr's, else the `dga` point, else 0.5.
+    let threshold = match (options.target_fpr, operating_points) {
+        (Some(target), _) => threshold_for(&net, val_split, target, progress),
+        (None, Some(points)) => points.dga,
+        (None, None) => 0.5,
     };
     let test_report =
         (!test_split.is_empty()).then(|| test_split.evaluate(&net, threshold, classes));
@@ -189,7 +193,33 @@ pub fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
         history,
         best_epoch,
         threshold,
+        operating_points,
         test_report,
+    })
+}
+
+/// The `dga` (validation FPR at most 1e-3) and `suspicious` (at most 1e-2) thresholds, chosen
+/// on the validation split; `None` without one, or when it lacks a class.
+fn operating_points_for<N: Trainable>(
+    net: &N,
+    val_split: &Split,
+    progress: &dyn Progress,
+) -> Option<OperatingPoints> {
+    if val_split.is_empty() {
+        return None;
+    }
+    let positive: Vec<bool> = val_split.labels.iter().map(|&l| l > 0.5).collect();
+    let scores =
+        crate::model::head::dga_scores(&net.cpu_probabilities(&val_split.indices), net.outputs());
+    let dga = metrics::tpr_at_fpr(&scores, &positive, 1e-3)?;
+    let suspicious = metrics::tpr_at_fpr(&scores, &positive, 1e-2)?;
+    progress.line(&format!(
+        "operating points on the validation split: dga >= {:.6} (FPR {:.5}, TPR {:.4}), suspicious >= {:.6} (FPR {:.5}, TPR {:.4})",
+        dga.threshold, dga.fpr, dga.tpr, suspicious.threshold, suspicious.fpr, suspicious.tpr
+    ));
+    Some(OperatingPoints {
+        dga: dga.threshold.clamp(0.0, 1.0),
+        suspicious: suspicious.threshold.clamp(0.0, 1.0),
     })
 }
 

@@ -112,7 +112,7 @@ impl Default for TrainOptions {
             min_family_size: 100,
             class_weight: ClassWeight::None,
             test_split: 0.2,
-            val_split: 0.0,
+            val_split: 0.05,
             patience: None,
             target_fpr: None,
             checkpoint: None,
@@ -288,9 +288,10 @@ pub fn train(options: &TrainOptions, progress: &dyn Progress) -> Result<TrainOut
         lineage: parent.as_ref().map(Parent::lineage).unwrap_or_default(),
         excluded: read.excluded.clone(),
     };
-    let model = ModelFile::new(fitted.net, vocab, fitted.threshold, training)
+    let mut model = ModelFile::new(fitted.net, vocab, fitted.threshold, training)
         .with_classes(classes.names)
         .map_err(|e| TrainError::Invalid(e.to_string()))?;
+    model.operating_points = fitted.operating_points;
     Ok(TrainOutcome {
         model,
         reports: read.reports,
