@@ -348,12 +348,15 @@ fn check_service(commands: &[(String, Option<String>)]) {
             .iter()
             .any(|(c, _)| c.starts_with("dga-lite serve"))
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dga-lite"))
+    let child = Command::new(env!("CARGO_BIN_EXE_dga-lite"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    // Stopped when this function ends, by the last line or by a failed assertion (a server
+    // left running would keep the test's output open).
+    let mut server = Stopped(child);
+    let mut stderr = std::io::BufReader::new(server.0.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
     let address = line.trim().rsplit("http://").next().unwrap().to_string();
@@ -384,11 +387,20 @@ fn check_service(commands: &[(String, Option<String>)]) {
             compared += 1;
         }
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    drop(server);
     if has_curl {
         assert!(compared >= 5, "only {compared} README answers compared");
+    }
+}
+
+/// A child process stopped (SIGTERM, then waited for) when dropped, panics included.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
     }
 }
