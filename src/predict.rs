@@ -11,6 +11,7 @@
 use crate::backend::Scorer;
 use crate::data::{self, DataError, FeedItem, FeedReader, Format, ReadOptions};
 use crate::progress::Progress;
+use crate::public_name::{NotPublic, not_public};
 use crate::scope::{AllowList, Scope};
 use crate::verdict::{Policy, Verdict};
 use std::io::{self, BufRead, Write};
@@ -126,23 +127,26 @@ pub fn write_block(
     progress: &dyn Progress,
 ) -> io::Result<()> {
     let allowed = |name: &str| !options.allow.is_empty() && options.allow.allows(name);
-    let local = |name: &str| {
-        if options.score_local {
-            None
-        } else {
-            crate::public_name::not_public(name)
-        }
-    };
+    // Why each query's name cannot be public, decided once per name.
+    let locals: Vec<Option<NotPublic>> = queries
+        .iter()
+        .map(|q| match &q.name {
+            Ok(name) if !options.score_local => not_public(name),
+            _ => None,
+        })
+        .collect();
     let to_score: Vec<&str> = queries
         .iter()
-        .filter_map(|q| q.name.as_deref().ok())
-        .filter(|name| !allowed(name) && local(name).is_none())
+        .zip(&locals)
+        .filter(|(_, local)| local.is_none())
+        .filter_map(|(q, _)| q.name.as_deref().ok())
+        .filter(|name| !allowed(name))
         .map(|name| options.scope.apply(name))
         .collect();
     let outputs = model.net().outputs();
     let probabilities = model.probabilities(&to_score);
     let mut rows = probabilities.chunks_exact(outputs);
-    for query in queries {
+    for (query, local) in queries.iter().zip(&locals) {
         if query.is_empty() {
             summary.empty += 1;
             if options.only_dga {
@@ -175,12 +179,12 @@ pub fn write_block(
                     }
                 }
             }
-            Ok(name) if local(name).is_some() => {
+            Ok(name) if local.is_some() => {
                 summary.local += 1;
                 if options.only_dga {
                     continue;
                 }
-                let why = local(name).map_or("", |w| w.reason());
+                let why = local.map_or("", |w| w.reason());
                 if options.json {
                     let obj = serde_json::json!({"domain": name, "local": why, "dga": false});
                     writeln!(out, "{}", with_context(obj, query))?;

@@ -235,17 +235,19 @@ async fn score_results(
     items: Vec<Result<String, String>>,
     raw: Vec<String>,
 ) -> Result<Vec<Value>, ApiError> {
-    let local = |name: &str| {
-        if app.config.score_local {
-            None
-        } else {
-            crate::public_name::not_public(name)
-        }
-    };
+    // Why each name cannot be public, decided once per name.
+    let locals: Vec<Option<crate::public_name::NotPublic>> = items
+        .iter()
+        .map(|item| match item {
+            Ok(name) if !app.config.score_local => crate::public_name::not_public(name),
+            _ => None,
+        })
+        .collect();
     let valid: Vec<String> = items
         .iter()
-        .filter_map(|i| i.as_ref().ok())
-        .filter(|name| local(name).is_none())
+        .zip(&locals)
+        .filter(|(_, local)| local.is_none())
+        .filter_map(|(i, _)| i.as_ref().ok())
         .map(|name| app.config.scope.apply(name).to_string())
         .collect();
     let count = valid.len() as u64;
@@ -257,9 +259,10 @@ async fn score_results(
     Ok(items
         .into_iter()
         .zip(raw)
-        .map(|(item, raw)| match item {
+        .zip(locals)
+        .map(|((item, raw), local)| match item {
             Ok(name) => {
-                if let Some(why) = local(&name) {
+                if let Some(why) = local {
                     return json!({"domain": name, "local": why.reason(), "dga": false});
                 }
                 let row = rows.next().unwrap_or(&[]);
