@@ -306,7 +306,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "PATH")]
     pub resume: Option<PathBuf>,
     /// Set the model's threshold for this false-positive rate on the validation split
-    /// (for example 0.001); without it the threshold is 0.5.
+    /// (for example 0.001); without it the threshold is the `dga` operating point (FPR 1e-3
+    /// on the validation split), or 0.5 with --val-split 0.
     #[arg(long, value_name = "FPR", value_parser = open_fraction)]
     pub target_fpr: Option<f64>,
     #[arg(long, value_enum, default_value = "rmsprop")]
