@@ -144,8 +144,9 @@ fn bad_input_is_a_clear_error() {
     assert!(!std::path::Path::new(out).exists(), "no file on error");
 }
 
-/// `train --exclude` drops the names of a list (the audit's CSV or one name per line) and
-/// records it in the model card.
+/// `train --exclude` drops the names of a list (the audit's CSV or one name per line) from
+/// training and validation, keeps the test split as drawn without it (reported twice: as
+/// drawn and audited), and records the list in the model card.
 #[test]
 fn train_exclude_drops_listed_names_and_records_the_list() {
     let dir = tempfile::tempdir().unwrap();
@@ -156,25 +157,62 @@ fn train_exclude_drops_listed_names_and_records_the_list() {
         benign_names[0]
     );
     let list = common::write(dir.path(), "suspects.csv", &csv);
+    // Twenty names: some land in the test split (a fifth of the data), most do not.
+    let listed_plain: Vec<&str> = benign_names[1..21].iter().map(String::as_str).collect();
     let plain = common::write(
         dir.path(),
         "drop.txt",
-        &format!("# reviewed\n{}\n{}\n", benign_names[1], benign_names[2]),
+        &format!("# reviewed\n{}\n", listed_plain.join("\n")),
     );
     let model = dir.path().join("m.safetensors");
-    for (file, listed, dropped) in [(&list, 2, 1), (&plain, 2, 2)] {
-        let output = Command::new(env!("CARGO_BIN_EXE_dga-lite"))
-            .args(["train", "--quiet", "--epochs", "1", "--benign"])
+    let train = |exclude: Option<&std::path::Path>, split: &std::path::Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dga-lite"));
+        command
+            .args(["train", "--quiet", "--epochs", "1", "--test-split", "0.2"])
+            .arg("--benign")
             .arg(&benign)
             .arg("--dga")
             .arg(&dga)
-            .arg("--exclude")
-            .arg(file)
+            .arg("--split-out")
+            .arg(split)
             .arg("--out")
-            .arg(&model)
-            .output()
-            .unwrap();
-        common::ok(&output);
+            .arg(&model);
+        if let Some(file) = exclude {
+            command.arg("--exclude").arg(file);
+        }
+        let stdout = common::ok(&command.output().unwrap());
+        let split = std::fs::read_to_string(split).unwrap();
+        let part = |which: &str| -> Vec<String> {
+            split
+                .lines()
+                .filter(|l| l.split(',').nth(3) == Some(which))
+                .map(|l| l.split(',').next().unwrap().to_string())
+                .collect()
+        };
+        (stdout, part("train"), part("val"), part("test"))
+    };
+    let (plain_stdout, _, _, test_without) = train(None, &dir.path().join("s0.csv"));
+    assert!(!plain_stdout.contains("audited"), "{plain_stdout}");
+    for (file, listed, listed_names) in [
+        (&list, 2, vec![benign_names[0].as_str()]),
+        (&plain, 20, listed_plain.clone()),
+    ] {
+        let (stdout, train_part, val_part, test_part) =
+            train(Some(file), &dir.path().join("s1.csv"));
+        // The test split is the one drawn without a list; the others lost the listed names.
+        assert_eq!(test_part, test_without);
+        for name in &listed_names {
+            assert!(!train_part.iter().any(|n| n == name), "{name} trained on");
+            assert!(!val_part.iter().any(|n| n == name), "{name} validated on");
+        }
+        let in_test = listed_names
+            .iter()
+            .filter(|n| test_part.iter().any(|t| t == *n))
+            .count();
+        assert!(
+            stdout.contains("held-out test split without the --exclude names"),
+            "{stdout}"
+        );
         let info = common::ok(&common::dga_lite(&[
             "model",
             "info",
@@ -183,10 +221,26 @@ fn train_exclude_drops_listed_names_and_records_the_list() {
             model.to_str().unwrap(),
         ]));
         let header: serde_json::Value = serde_json::from_str(&info).unwrap();
-        let excluded = &header["training"]["excluded"];
+        let training = &header["training"];
+        let excluded = &training["excluded"];
         assert_eq!(excluded["listed"], listed, "{excluded}");
-        assert_eq!(excluded["dropped"], dropped, "{excluded}");
+        assert_eq!(excluded["in_test"], in_test, "{excluded}");
+        assert_eq!(
+            excluded["dropped"],
+            listed_names.len() - in_test,
+            "{excluded}"
+        );
         assert_eq!(excluded["sha256"].as_str().unwrap().len(), 64);
+        // The audited report counts the test split less the listed names in it.
+        let total =
+            |m: &serde_json::Value| m["n_benign"].as_u64().unwrap() + m["n_dga"].as_u64().unwrap();
+        if in_test > 0 {
+            assert_eq!(
+                total(&training["audited_test_metrics"]) + in_test as u64,
+                total(&training["test_metrics"]),
+                "{training}"
+            );
+        }
     }
     let bad = common::write(dir.path(), "bad.txt", "not a name!\n");
     let output = Command::new(env!("CARGO_BIN_EXE_dga-lite"))

@@ -289,8 +289,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = int_in::<1, 100_000>)]
     pub checkpoint_every: usize,
     /// Leave these names out of training: one per line, or the CSV `dga-lite audit` writes
-    /// (its `name` column), after review. The model card records the list's SHA-256 and how
-    /// many names it dropped.
+    /// (its `name` column), after review. They leave the training and validation splits
+    /// only: the test split is the one a run without the list draws, reported as drawn and
+    /// again without the listed names (labelled "audited"). The model card records the
+    /// list's SHA-256 and the counts.
     #[arg(long, value_name = "FILE")]
     pub exclude: Option<PathBuf>,
     /// Fine-tune this model on the new inputs: its architecture, vocabulary (characters it

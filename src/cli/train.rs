@@ -122,5 +122,8 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         Some(report) => out!("held-out test split:\n{report}"),
         None => out!("no test split (--test-split 0): no held-out report"),
     }
+    if let Some(report) = &outcome.audited_test_report {
+        out!("held-out test split without the --exclude names (audited labels):\n{report}");
+    }
     Ok(())
 }

@@ -158,6 +158,10 @@ pub struct TrainingInfo {
     pub split_sizes: serde_json::Value,
     /// Held-out metrics on the test split (the `eval --json` object).
     pub test_metrics: serde_json::Value,
+    /// The same report on the test split without the `--exclude` names (absent without a
+    /// list): labels audited, so label noise weighs less in it. Labelled apart, never merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audited_test_metrics: Option<serde_json::Value>,
     /// For a fine-tuned model (`train --init`): the models it descends from, oldest first,
     /// each with the SHA-256 of its file, its command, seed, inputs and held-out metrics.
     #[serde(default)]
@@ -178,13 +182,19 @@ pub struct OperatingPoints {
     pub suspicious: f32,
 }
 
-/// What `train --exclude` dropped.
+/// What `train --exclude` dropped. The list applies to the training and validation parts
+/// only: the test part is drawn as without it, so models with and without a list are tested
+/// on the same names (and `in_test` of them are also reported apart, as the audited split).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExcludedInfo {
     pub path: String,
     pub sha256: String,
     pub listed: u64,
+    /// Dropped from the training and validation parts.
     pub dropped: u64,
+    /// Listed names in the test part (kept there; left out of the audited test report).
+    #[serde(default)]
+    pub in_test: u64,
 }
 
 /// The architectures a model file can hold.

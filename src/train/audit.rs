@@ -110,6 +110,7 @@ pub fn audit(
             options,
             root: &fold_root,
             splits: (&train_split, &empty, &empty),
+            audited_test: None,
             classes: &classes,
             fingerprint: "audit",
             progress,

@@ -23,6 +23,7 @@ pub struct Fitted {
     pub threshold: f32,
     pub operating_points: Option<OperatingPoints>,
     pub test_report: Option<Report>,
+    pub audited_test_report: Option<Report>,
 }
 
 /// Everything `fit` needs besides the starting network.
@@ -30,6 +31,8 @@ pub struct Run<'a> {
     pub options: &'a TrainOptions,
     pub root: &'a Rng,
     pub splits: (&'a Split, &'a Split, &'a Split),
+    /// The test split without the `--exclude` names, when a list was given.
+    pub audited_test: Option<&'a Split>,
     pub classes: &'a Classes,
     pub fingerprint: &'a str,
     pub progress: &'a dyn Progress,
@@ -43,6 +46,7 @@ pub fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
         options,
         root,
         splits: (train_split, val_split, test_split),
+        audited_test,
         classes,
         fingerprint,
         progress,
@@ -188,6 +192,9 @@ pub fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
     };
     let test_report =
         (!test_split.is_empty()).then(|| test_split.evaluate(&net, threshold, classes));
+    let audited_test_report = audited_test
+        .filter(|split| !split.is_empty())
+        .map(|split| split.evaluate(&net, threshold, classes));
     Ok(Fitted {
         net: net.into_net(),
         history,
@@ -195,6 +202,7 @@ pub fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
         threshold,
         operating_points,
         test_report,
+        audited_test_report,
     })
 }
 

@@ -17,8 +17,9 @@ pub struct Inputs {
     pub by_class: [Vec<Sample>; 2],
     pub reports: Vec<ReadReport>,
     pub infos: Vec<InputInfo>,
-    /// What `--exclude` dropped, if given.
-    pub excluded: Option<ExcludedInfo>,
+    /// The `--exclude` list, if given: its names, and what the model card records about it
+    /// (the counts are filled in after the split, which the list does not change).
+    pub exclude: Option<(HashSet<String>, ExcludedInfo)>,
 }
 
 /// Reads every `--benign` and `--dga` input (and, fine-tuning with `--replay`, names from the
@@ -82,22 +83,8 @@ pub fn read_all(
             samples.retain(|s| !in_both.contains(&s.name));
         }
     }
-    let excluded = match &options.exclude {
-        Some(path) => {
-            let (names, mut info) = read_exclude_list(path)?;
-            let before: usize = by_class.iter().map(Vec::len).sum();
-            for samples in by_class.iter_mut() {
-                samples.retain(|s| !names.contains(&s.name));
-            }
-            info.dropped = (before - by_class.iter().map(Vec::len).sum::<usize>()) as u64;
-            progress.line(&format!(
-                "--exclude: {} dropped ({} listed in {})",
-                crate::words::count(info.dropped, "name"),
-                info.listed,
-                info.path
-            ));
-            Some(info)
-        }
+    let exclude = match &options.exclude {
+        Some(path) => Some(read_exclude_list(path)?),
         None => None,
     };
     for (class, samples) in by_class.iter().enumerate() {
@@ -113,7 +100,7 @@ pub fn read_all(
         by_class,
         reports,
         infos,
-        excluded,
+        exclude,
     })
 }
 
@@ -161,6 +148,7 @@ fn read_exclude_list(
             .collect(),
         listed: names.len() as u64,
         dropped: 0,
+        in_test: 0,
     };
     Ok((names, info))
 }

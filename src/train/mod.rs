@@ -145,6 +145,8 @@ pub struct TrainOutcome {
     pub reports: Vec<ReadReport>,
     pub history: Vec<EpochStats>,
     pub test_report: Option<Report>,
+    /// The test split without the `--exclude` names, when a list was given.
+    pub audited_test_report: Option<Report>,
 }
 
 fn check(options: &TrainOptions) -> Result<(), TrainError> {
@@ -213,13 +215,22 @@ pub fn train(options: &TrainOptions, progress: &dyn Progress) -> Result<TrainOut
         Some(names) => !names.is_empty(),
         None => matches!(options.architecture, Architecture::EndgameLstmMulticlass(_)),
     };
-    let parts = split::stratify(
+    let mut parts = split::stratify(
         read.by_class,
         multiclass,
         options,
         &mut root.fork(STREAM_SAMPLE),
         progress,
     )?;
+    // An exclude list (the reviewed `audit` suspects) leaves training and validation; the
+    // test part stays as drawn, and is also reported without the listed names.
+    let (excluded, audited_test) = match read.exclude {
+        Some((names, mut info)) => {
+            let audited = parts.exclude(&names, &mut info, progress)?;
+            (Some(info), Some(audited))
+        }
+        None => (None, None),
+    };
     let classes = classes_for(&parts, parent_classes, multiclass, options, progress)?;
     if let Some(path) = &options.split_out {
         let named = [
@@ -242,6 +253,7 @@ pub fn train(options: &TrainOptions, progress: &dyn Progress) -> Result<TrainOut
     let train_split = Split::new(&parts.train, &vocab, &classes);
     let val_split = Split::new(&parts.val, &vocab, &classes);
     let test_split = Split::new(&parts.test, &vocab, &classes);
+    let audited_test_split = audited_test.map(|test| Split::new(&test, &vocab, &classes));
     drop(parts);
 
     // The epochs, the threshold and the held-out report.
@@ -250,6 +262,7 @@ pub fn train(options: &TrainOptions, progress: &dyn Progress) -> Result<TrainOut
         options,
         root: &root,
         splits: (&train_split, &val_split, &test_split),
+        audited_test: audited_test_split.as_ref(),
         classes: &classes,
         fingerprint: &fingerprint,
         progress,
@@ -285,8 +298,12 @@ pub fn train(options: &TrainOptions, progress: &dyn Progress) -> Result<TrainOut
         best_epoch: fitted.best_epoch,
         split_sizes,
         test_metrics: serde_json::to_value(&fitted.test_report).expect("report serialises"),
+        audited_test_metrics: fitted
+            .audited_test_report
+            .as_ref()
+            .map(|r| serde_json::to_value(r).expect("report serialises")),
         lineage: parent.as_ref().map(Parent::lineage).unwrap_or_default(),
-        excluded: read.excluded.clone(),
+        excluded,
     };
     let mut model = ModelFile::new(fitted.net, vocab, fitted.threshold, training)
         .with_classes(classes.names)
@@ -297,6 +314,7 @@ pub fn train(options: &TrainOptions, progress: &dyn Progress) -> Result<TrainOut
         reports: read.reports,
         history: fitted.history,
         test_report: fitted.test_report,
+        audited_test_report: fitted.audited_test_report,
     })
 }
 
@@ -351,10 +369,11 @@ fn run_fingerprint(read: &inputs::Inputs, options: &TrainOptions, parent: Option
         .map(|i| format!("{:?}:{}", i.class, i.sha256))
         .collect();
     // An exclude list changes the data; runs without one keep the fingerprint they had.
-    let excluded = read
-        .excluded
-        .as_ref()
-        .map_or(String::new(), |e| format!(" exclude={}", e.sha256));
+    // (The list applies after the split since it keeps test splits comparable; the marker
+    // keeps checkpoints of runs that dropped the names before the split from resuming.)
+    let excluded = read.exclude.as_ref().map_or(String::new(), |(_, e)| {
+        format!(" exclude={} after-split", e.sha256)
+    });
     let fingerprint = format!(
         "data={data:?} parent={parent:?} replay={} seed={} max_per_class={:?} min_family_size={} class_weight={:?} test={} val={} batch={} model={:?} optimizer={:?} engine={:?}",
         options.replay,

@@ -8,8 +8,10 @@ use crate::classes::{BENIGN, Classes, family_name};
 use crate::data::{Class, Sample};
 use crate::encode::Vocab;
 use crate::metrics::{self, Report};
+use crate::model::file::ExcludedInfo;
 use crate::progress::Progress;
 use crate::rng::Rng;
+use std::collections::HashSet;
 
 /// The samples of each part, and the names per part and class (benign, DGA).
 pub struct Parts {
@@ -21,6 +23,52 @@ pub struct Parts {
 }
 
 impl Parts {
+    /// Drops the listed names from the training and validation parts (not from the test part,
+    /// so runs with and without a list are tested alike) and returns the test part without
+    /// them, the audited test split; fills in the counts of `info`. A training part left
+    /// without a class is an error.
+    pub fn exclude(
+        &mut self,
+        names: &HashSet<String>,
+        info: &mut ExcludedInfo,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Sample>, TrainError> {
+        let mut dropped = 0u64;
+        for (part, sizes) in [&mut self.train, &mut self.val]
+            .into_iter()
+            .zip(&mut self.sizes)
+        {
+            part.retain(|s| {
+                let keep = !names.contains(&s.name);
+                if !keep {
+                    sizes[s.class as usize] -= 1;
+                    dropped += 1;
+                }
+                keep
+            });
+        }
+        let audited_test: Vec<Sample> = self
+            .test
+            .iter()
+            .filter(|s| !names.contains(&s.name))
+            .cloned()
+            .collect();
+        info.dropped = dropped;
+        info.in_test = (self.test.len() - audited_test.len()) as u64;
+        progress.line(&format!(
+            "--exclude: {} dropped from training and validation, {} kept in the test split and left out of its audited report ({} listed in {})",
+            crate::words::count(info.dropped, "name"),
+            info.in_test,
+            info.listed,
+            info.path
+        ));
+        check_training_classes(
+            &self.sizes[0],
+            "--max-per-class, the test and validation splits and --exclude",
+        )?;
+        Ok(audited_test)
+    }
+
     /// `{"train": {"benign": n, "dga": n}, ...}`, as the model card records it.
     pub fn sizes_json(&self) -> serde_json::Value {
         let [train, val, test] = self.sizes;
@@ -77,13 +125,10 @@ pub fn stratify(
         }
     }
     let [train_n, val_n, test_n] = sizes;
-    for (class, &n) in ["benign", "DGA"].iter().zip(&train_n) {
-        if n == 0 {
-            return Err(TrainError::Invalid(format!(
-                "the training split holds no {class} names (after --max-per-class and the test and validation splits); give more {class} names or smaller --test-split/--val-split"
-            )));
-        }
-    }
+    check_training_classes(
+        &train_n,
+        "--max-per-class and the test and validation splits",
+    )?;
     progress.line(&format!(
         "split (benign/DGA): train {}/{}, validation {}/{}, test {}/{}",
         train_n[0], train_n[1], val_n[0], val_n[1], test_n[0], test_n[1]
@@ -94,6 +139,19 @@ pub fn stratify(
         test,
         sizes,
     })
+}
+
+/// A training part without names of a class is an error: an untrained model written with
+/// exit 0 would look like a trained one.
+fn check_training_classes(train_n: &[usize; 2], after: &str) -> Result<(), TrainError> {
+    for (class, &n) in ["benign", "DGA"].iter().zip(train_n) {
+        if n == 0 {
+            return Err(TrainError::Invalid(format!(
+                "the training split holds no {class} names (after {after}); give more {class} names or smaller --test-split/--val-split"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Splits one class's samples into (train, val, test) after a seeded shuffle and cap.
