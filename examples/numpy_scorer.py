@@ -3,7 +3,7 @@
 package, no ML framework. It follows the scoring contract each model file carries in its
 metadata (`"contract"` under the `dga_lite` key; the same rules for older files without it)
 and reproduces dga-lite's scores to within 1e-5 for every architecture: the Endgame LSTM
-(binary and multiclass) and the Snowman CNN.
+(binary and multiclass), the Snowman CNN, and the ensemble of both.
 
     python3 examples/numpy_scorer.py MODEL.safetensors google.com xjwqkdpqoe.net
     python3 examples/numpy_scorer.py MODEL.safetensors --input names.txt
@@ -97,6 +97,20 @@ def cnn_logits(meta, t, indices):
     return np.concatenate(pooled, axis=1) @ t["dense.kernel"] + t["dense.bias"]
 
 
+def members(t, prefix):
+    """An ensemble member's tensors, under their own names (`lstm/lstm.kernel` -> `lstm.kernel`)."""
+    return {k[len(prefix) :]: v for k, v in t.items() if k.startswith(prefix)}
+
+
+def ensemble_scores(meta, t, indices):
+    """The contract's ensemble: w * the LSTM's probability + (1 - w) * the CNN's."""
+    config = meta["config"]
+    w = config["lstm_weight"]
+    lstm = sigmoid(lstm_logits({"config": config["lstm"]}, members(t, "lstm/"), indices)[:, 0])
+    cnn = sigmoid(cnn_logits({"config": config["cnn"]}, members(t, "cnn/"), indices)[:, 0])
+    return w * lstm + (1.0 - w) * cnn
+
+
 def score(path, raw_names):
     """Per name: (score, family, family probability), or None for an invalid name."""
     meta, t = load(path)
@@ -105,6 +119,10 @@ def score(path, raw_names):
     results = iter([])
     if valid:
         indices = encode(valid, meta["vocab"])
+        if meta["architecture"] == "lstm-cnn-ensemble":
+            scores = ensemble_scores(meta, t, indices)
+            results = iter((float(s), None, None) for s in scores)
+            return [None if n is None else next(results) for n in names]
         if meta["architecture"] == "snowman-cnn":
             logits = cnn_logits(meta, t, indices)
         else:

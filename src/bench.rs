@@ -3,8 +3,10 @@
 
 use crate::backend::{Backend, BackendError, Batch, Scorer, Trainable};
 use crate::encode::{MAXLEN, Vocab};
+use crate::model::file::Net;
 use crate::model::{
-    Architecture, EndgameConfig, EndgameLstm, ModelFile, SnowmanCnn, SnowmanConfig, TrainingInfo,
+    Architecture, EndgameConfig, EndgameLstm, LstmCnnEnsemble, ModelFile, SnowmanCnn,
+    SnowmanConfig, TrainingInfo,
 };
 use crate::nn::{Optimizer, OptimizerConfig};
 use crate::rng::Rng;
@@ -53,11 +55,13 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// The models `bench` measures: the two papers' architectures with their default settings.
-pub fn architectures() -> [Architecture; 2] {
+/// The models `bench` measures: the two papers' architectures with their default settings,
+/// and the ensemble of both (the shipped default).
+pub fn architectures() -> [Architecture; 3] {
     [
         Architecture::EndgameLstm(EndgameConfig::default()),
         Architecture::SnowmanCnn(SnowmanConfig::default()),
+        Architecture::LstmCnnEnsemble(EndgameConfig::default(), SnowmanConfig::default()),
     ]
 }
 
@@ -187,14 +191,7 @@ fn measure_net<N: Trainable>(
     let (net, _) = session.download()?;
     let model = ModelFile::new(net.into_net(), vocab.clone(), 0.5, TrainingInfo::default());
     let scorer = Scorer::new(model, backend)?;
-    let score = |start, take| scorer.indices_probabilities(rows(start, take)).len();
-    let count = options.score_names.max(20 * batches.score);
-    let (score_names_per_s, latency_us) = time_scoring(
-        (n, batches.score),
-        count,
-        (options.latency_runs, options.repeats),
-        score,
-    );
+    let (score_names_per_s, latency_us) = time_scorer(&scorer, indices, batches, options);
     Ok(Measurement {
         train_names_per_s,
         score_names_per_s,
@@ -225,5 +222,53 @@ pub fn measure(
             let net = SnowmanCnn::new(config.clone(), vocab.size(), init);
             measure_net(net, &vocab, &indices, backend, batches, options)
         }
+        Architecture::LstmCnnEnsemble(lstm, cnn) => {
+            // Training: the members train one after the other on the same names, so the
+            // ensemble's rate is the harmonic sum of theirs. Scoring is measured as one.
+            let alone = |model: Architecture| measure(&model, names, backend, batches, options);
+            let lstm_alone = alone(Architecture::EndgameLstm(*lstm))?;
+            let cnn_alone = alone(Architecture::SnowmanCnn(cnn.clone()))?;
+            let both = LstmCnnEnsemble::new(
+                EndgameLstm::new(*lstm, vocab.size(), init),
+                SnowmanCnn::new(cnn.clone(), vocab.size(), init),
+                0.5,
+            )
+            .expect("binary members and a weight in [0, 1]");
+            let model = ModelFile::new(
+                Net::LstmCnnEnsemble(Box::new(both)),
+                vocab.clone(),
+                0.5,
+                TrainingInfo::default(),
+            );
+            let scorer = Scorer::new(model, backend)?;
+            let (score_names_per_s, latency_us) = time_scorer(&scorer, &indices, batches, options);
+            Ok(Measurement {
+                train_names_per_s: 1.0
+                    / (1.0 / lstm_alone.train_names_per_s + 1.0 / cnn_alone.train_names_per_s),
+                score_names_per_s,
+                latency_us,
+                peak_rss_mb: peak_rss_mb(),
+                device: lstm_alone.device,
+            })
+        }
     }
+}
+
+/// Scoring rate and one-name latency of `scorer` on `indices`, as `predict` scores.
+fn time_scorer(
+    scorer: &Scorer,
+    indices: &[u8],
+    batches: Batches,
+    options: &BenchOptions,
+) -> (f64, f64) {
+    let n = indices.len() / MAXLEN;
+    let rows = |start: usize, count: usize| &indices[start * MAXLEN..(start + count) * MAXLEN];
+    let score = |start, take| scorer.indices_probabilities(rows(start, take)).len();
+    let count = options.score_names.max(20 * batches.score);
+    time_scoring(
+        (n, batches.score),
+        count,
+        (options.latency_runs, options.repeats),
+        score,
+    )
 }

@@ -130,7 +130,7 @@ fn bad_input_is_a_clear_error() {
                 "--model-type",
                 "endgame-lstm-multiclass",
             ],
-            "binary models",
+            "one binary network per fold",
         ),
     ] {
         let mut all = args.clone();

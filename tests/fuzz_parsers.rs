@@ -189,6 +189,7 @@ proptest! {
             let weights: usize = match model.net() {
                 dga_lite::model::file::Net::EndgameLstm(n) => n.tensors().iter().map(|(_, t)| t.len()).sum(),
                 dga_lite::model::file::Net::SnowmanCnn(n) => n.tensors().iter().map(|(_, t)| t.len()).sum(),
+                dga_lite::model::file::Net::LstmCnnEnsemble(n) => n.lstm.tensors().into_iter().chain(n.cnn.tensors()).map(|(_, t)| t.len()).sum(),
             };
             prop_assert!(weights * 4 <= bytes.len(), "{weights} weights from {} bytes", bytes.len());
             // A model that loads scores without panicking.

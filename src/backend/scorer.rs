@@ -15,6 +15,8 @@ enum CpuScorer {
     Reference,
     Lstm(fast_lstm::Scorer),
     Cnn(fast_cnn::CnnScorer),
+    /// The ensemble's members, each on its own fast path.
+    Ensemble(fast_lstm::Scorer, fast_cnn::CnnScorer),
 }
 
 /// A model and where it scores. Reads as the model it holds (`Deref`), so `scorer.threshold`
@@ -103,24 +105,34 @@ impl Scorer {
 
     fn cpu_probabilities(&self, indices: &[u8]) -> Vec<f32> {
         let net = self.model.net();
+        let lanes = match self.backend {
+            Backend::Cpu(lanes) => lanes,
+            _ => super::Simd::detect(),
+        };
         let cpu = self.cpu.get_or_init(|| match (self.backend, net) {
             (Backend::Reference, _) => CpuScorer::Reference,
-            (backend, Net::EndgameLstm(lstm)) => {
-                let lanes = match backend {
-                    Backend::Cpu(lanes) => lanes,
-                    _ => super::Simd::detect(),
-                };
-                CpuScorer::Lstm(fast_lstm::Scorer::on(lanes, lstm))
-            }
+            (_, Net::EndgameLstm(lstm)) => CpuScorer::Lstm(fast_lstm::Scorer::on(lanes, lstm)),
             (_, Net::SnowmanCnn(cnn)) => CpuScorer::Cnn(fast_cnn::CnnScorer::new(cnn)),
+            (_, Net::LstmCnnEnsemble(both)) => CpuScorer::Ensemble(
+                fast_lstm::Scorer::on(lanes, &both.lstm),
+                fast_cnn::CnnScorer::new(&both.cnn),
+            ),
         });
         match (cpu, net) {
             (CpuScorer::Lstm(scorer), Net::EndgameLstm(lstm)) => {
                 scorer.probabilities(lstm, indices)
             }
             (CpuScorer::Cnn(scorer), _) => scorer.scores(indices),
+            (CpuScorer::Ensemble(lstm, cnn), Net::LstmCnnEnsemble(both)) => both.combine(
+                &lstm.probabilities(&both.lstm, indices),
+                &cnn.scores(indices),
+            ),
             (_, Net::EndgameLstm(lstm)) => super::reference::probabilities(lstm, indices),
             (_, Net::SnowmanCnn(cnn)) => super::reference::probabilities(cnn, indices),
+            (_, Net::LstmCnnEnsemble(both)) => both.combine(
+                &super::reference::probabilities(&both.lstm, indices),
+                &super::reference::probabilities(&both.cnn, indices),
+            ),
         }
     }
 }

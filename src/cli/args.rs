@@ -214,6 +214,9 @@ pub enum ModelType {
     /// Hines' Snowman: Embedding(15) -> Conv1D widths 2, 4, 6 x 15 filters -> ReLU ->
     /// global max pool -> concat(45) -> Dropout(0.2) -> Dense(1).
     SnowmanCnn,
+    /// Both, trained in turn on the same split, their probabilities averaged with a weight
+    /// chosen on the validation split (the embedded default). --dropout sets the LSTM's.
+    LstmCnnEnsemble,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

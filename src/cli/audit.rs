@@ -19,6 +19,9 @@ pub fn run(args: AuditArgs) -> anyhow::Result<()> {
         architecture: match args.model_type {
             ModelType::SnowmanCnn => Architecture::SnowmanCnn(SnowmanConfig::default()),
             ModelType::EndgameLstm => Architecture::EndgameLstm(EndgameConfig::default()),
+            ModelType::LstmCnnEnsemble => {
+                Architecture::LstmCnnEnsemble(EndgameConfig::default(), SnowmanConfig::default())
+            }
             ModelType::EndgameLstmMulticlass => {
                 Architecture::EndgameLstmMulticlass(EndgameConfig::default())
             }

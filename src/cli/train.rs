@@ -84,6 +84,9 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         architecture: match args.model_type {
             ModelType::EndgameLstm => Architecture::EndgameLstm(lstm),
             ModelType::EndgameLstmMulticlass => Architecture::EndgameLstmMulticlass(lstm),
+            ModelType::LstmCnnEnsemble => {
+                Architecture::LstmCnnEnsemble(lstm, SnowmanConfig::default())
+            }
             ModelType::SnowmanCnn => Architecture::SnowmanCnn(SnowmanConfig {
                 dropout: args.dropout.unwrap_or(0.2),
                 ..SnowmanConfig::default()

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 pub const VERSION: u32 = 1;
 
 /// The contract for a model of `architecture` (`endgame-lstm`, `endgame-lstm-multiclass`,
-/// `snowman-cnn`) with `recurrent_activation` (LSTM models).
+/// `snowman-cnn`, `lstm-cnn-ensemble`) with `recurrent_activation` (LSTM models).
 pub fn contract(architecture: &str, recurrent_activation: Option<&str>) -> Value {
     let mut contract = json!({
         "version": VERSION,
@@ -26,6 +26,27 @@ pub fn contract(architecture: &str, recurrent_activation: Option<&str>) -> Value
             [inputs, outputs], applied as x @ kernel + bias",
     });
     let network = match architecture {
+        "lstm-cnn-ensemble" => json!({
+            "members": {
+                "lstm/": network("endgame-lstm", recurrent_activation),
+                "cnn/": network("snowman-cnn", None),
+            },
+            "score": "config.lstm_weight * (the lstm/ member's score) + (1 - \
+                config.lstm_weight) * (the cnn/ member's score); each member is the network its \
+                entry describes, its tensors named with the prefix (lstm/embedding.weight, ...), \
+                both on the same indices",
+        }),
+        other => network(other, recurrent_activation),
+    };
+    if let (Value::Object(all), Value::Object(more)) = (&mut contract, network) {
+        all.extend(more);
+    }
+    contract
+}
+
+/// The layers, output and score of one network.
+fn network(architecture: &str, recurrent_activation: Option<&str>) -> Value {
+    match architecture {
         "snowman-cnn" => json!({
             "layers": [
                 "embedding.weight[indices] -> [75, embedding_dim] (padding rows included)",
@@ -67,9 +88,5 @@ pub fn contract(architecture: &str, recurrent_activation: Option<&str>) -> Value
                 "score": score,
             })
         }
-    };
-    if let (Value::Object(all), Value::Object(more)) = (&mut contract, network) {
-        all.extend(more);
     }
-    contract
 }

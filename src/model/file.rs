@@ -5,6 +5,7 @@
 //! order). PyTorch users: `safetensors.safe_open(path, "pt").metadata()["dga_lite"]`.
 //! Tensors are f32 in Keras layout (`kernel` is `[in, out]`, gates i, f, c, o).
 
+use super::ensemble::{EnsembleConfig, LstmCnnEnsemble};
 use super::snowman_cnn::MAX_BRANCHES;
 use super::{EndgameConfig, EndgameLstm, Network, SnowmanCnn, SnowmanConfig};
 use crate::encode::{MAXLEN, Vocab};
@@ -53,8 +54,8 @@ pub enum ModelError {
 /// before anything is allocated from the header's numbers: a header that asks for a huge
 /// network without the bytes to back it is refused here, in time proportional to the file.
 /// Returns the tensors in `shapes` order.
-fn check_tensors<'a>(
-    shapes: &[(&'static str, Vec<usize>)],
+fn check_tensors<'a, S: AsRef<str>>(
+    shapes: &[(S, Vec<usize>)],
     tensors: &'a SafeTensors,
     corrupt: &dyn Fn(String) -> ModelError,
 ) -> Result<Vec<TensorView<'a>>, ModelError> {
@@ -68,6 +69,7 @@ fn check_tensors<'a>(
     shapes
         .iter()
         .map(|(name, shape)| {
+            let name = name.as_ref();
             let view = tensors
                 .tensor(name)
                 .map_err(|_| corrupt(format!("tensor {name} is missing")))?;
@@ -100,6 +102,40 @@ fn fill_tensors<N: Network>(
         }
     }
     Ok(())
+}
+
+/// An LSTM config a file may hold: layer sizes within `MAX_WIDTH`, a dropout rate in [0, 1).
+fn check_endgame_config(
+    config: &EndgameConfig,
+    corrupt: &dyn Fn(String) -> ModelError,
+) -> Result<(), ModelError> {
+    if !(1..=MAX_WIDTH).contains(&config.embedding_dim)
+        || !(1..=MAX_WIDTH).contains(&config.units)
+        || !(1..=MAX_WIDTH).contains(&config.outputs)
+    {
+        return Err(corrupt(format!(
+            "implausible layer sizes (each must be 1 to {MAX_WIDTH})"
+        )));
+    }
+    check_dropout(config.dropout, corrupt)
+}
+
+/// A CNN config a file may hold: 1 to `MAX_BRANCHES` widths within the name length, sizes
+/// within `MAX_WIDTH`, a dropout rate in [0, 1).
+fn check_snowman_config(
+    config: &SnowmanConfig,
+    corrupt: &dyn Fn(String) -> ModelError,
+) -> Result<(), ModelError> {
+    let widths_ok = !config.widths.is_empty()
+        && config.widths.len() <= MAX_BRANCHES
+        && config.widths.iter().all(|&w| (1..=MAXLEN).contains(&w));
+    if !widths_ok
+        || !(1..=MAX_WIDTH).contains(&config.embedding_dim)
+        || !(1..=MAX_WIDTH).contains(&config.filters)
+    {
+        return Err(corrupt("implausible layer sizes".into()));
+    }
+    check_dropout(config.dropout, corrupt)
 }
 
 /// A config's dropout rate, which must be in [0, 1).
@@ -170,6 +206,19 @@ pub struct TrainingInfo {
     /// SHA-256, how many names it listed and how many it dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub excluded: Option<ExcludedInfo>,
+    /// An ensemble's members, each as trained alone (an ensemble's own numbers are above).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberInfo>,
+}
+
+/// One member of an ensemble, as `train` fitted it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    pub architecture: String,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    /// The member alone on the test split, at its own validation threshold.
+    pub test_metrics: serde_json::Value,
 }
 
 /// Thresholds chosen on a model's validation split for fixed false-positive rates, so the
@@ -202,6 +251,8 @@ pub struct ExcludedInfo {
 pub enum Net {
     EndgameLstm(EndgameLstm),
     SnowmanCnn(SnowmanCnn),
+    /// Both, averaged (`model/ensemble.rs`).
+    LstmCnnEnsemble(Box<LstmCnnEnsemble>),
 }
 
 impl Net {
@@ -210,6 +261,7 @@ impl Net {
             Net::EndgameLstm(net) if net.config.outputs > 1 => "endgame-lstm-multiclass",
             Net::EndgameLstm(_) => "endgame-lstm",
             Net::SnowmanCnn(_) => "snowman-cnn",
+            Net::LstmCnnEnsemble(_) => "lstm-cnn-ensemble",
         }
     }
 
@@ -218,6 +270,7 @@ impl Net {
         match self {
             Net::EndgameLstm(net) => net.outputs(),
             Net::SnowmanCnn(net) => net.outputs(),
+            Net::LstmCnnEnsemble(_) => 1,
         }
     }
 
@@ -225,20 +278,35 @@ impl Net {
         match self {
             Net::EndgameLstm(net) => serde_json::to_value(net.config),
             Net::SnowmanCnn(net) => serde_json::to_value(&net.config),
+            Net::LstmCnnEnsemble(net) => serde_json::to_value(net.config()),
         }
         .expect("config serialises")
     }
 
     /// Tensors with their names and file shapes, in file order.
-    fn tensors_with_shapes(&self, vocab_size: usize) -> Vec<(&'static str, Vec<usize>, &[f32])> {
+    fn tensors_with_shapes(&self, vocab_size: usize) -> Vec<(String, Vec<usize>, &[f32])> {
+        let owned = |shapes: Vec<(&str, Vec<usize>)>| {
+            shapes
+                .into_iter()
+                .map(|(name, shape)| (name.to_string(), shape))
+                .collect::<Vec<_>>()
+        };
         let (shapes, tensors) = match self {
             Net::EndgameLstm(net) => (
-                EndgameLstm::tensor_shapes(&net.config, vocab_size),
+                owned(EndgameLstm::tensor_shapes(&net.config, vocab_size)),
                 net.tensors(),
             ),
             Net::SnowmanCnn(net) => (
-                SnowmanCnn::tensor_shapes(&net.config, vocab_size),
+                owned(SnowmanCnn::tensor_shapes(&net.config, vocab_size)),
                 net.tensors(),
+            ),
+            Net::LstmCnnEnsemble(net) => (
+                LstmCnnEnsemble::tensor_shapes(&net.config(), vocab_size),
+                net.lstm
+                    .tensors()
+                    .into_iter()
+                    .chain(net.cnn.tensors())
+                    .collect(),
             ),
         };
         shapes
@@ -362,6 +430,7 @@ impl ModelFile {
                 self.net.architecture(),
                 match &self.net {
                     Net::EndgameLstm(net) => Some(net.config.recurrent_activation.name()),
+                    Net::LstmCnnEnsemble(net) => Some(net.lstm.config.recurrent_activation.name()),
                     Net::SnowmanCnn(_) => None,
                 },
             ),
@@ -380,7 +449,7 @@ impl ModelFile {
             METADATA_KEY.to_string(),
             serde_json::to_string(&header).expect("header serialises"),
         )]);
-        let bytes: Vec<(&str, Vec<usize>, Vec<u8>)> = self
+        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self
             .net
             .tensors_with_shapes(self.vocab.size())
             .into_iter()
@@ -394,7 +463,7 @@ impl ModelFile {
             .collect();
         let views = bytes.iter().map(|(name, shape, data)| {
             (
-                *name,
+                name.as_str(),
                 TensorView::new(Dtype::F32, shape.clone(), data).expect("shape matches data"),
             )
         });
@@ -494,15 +563,7 @@ impl ModelFile {
             arch @ ("endgame-lstm" | "endgame-lstm-multiclass") => {
                 let config: EndgameConfig = serde_json::from_value(header.config)
                     .map_err(|e| corrupt(format!("config: {e}")))?;
-                if !(1..=MAX_WIDTH).contains(&config.embedding_dim)
-                    || !(1..=MAX_WIDTH).contains(&config.units)
-                    || !(1..=MAX_WIDTH).contains(&config.outputs)
-                {
-                    return Err(corrupt(format!(
-                        "implausible layer sizes (each must be 1 to {MAX_WIDTH})"
-                    )));
-                }
-                check_dropout(config.dropout, &corrupt)?;
+                check_endgame_config(&config, &corrupt)?;
                 let multiclass = arch == "endgame-lstm-multiclass";
                 if multiclass != (config.outputs > 1) {
                     return Err(corrupt(format!("{arch} with {} outputs", config.outputs)));
@@ -516,21 +577,28 @@ impl ModelFile {
             "snowman-cnn" => {
                 let config: SnowmanConfig = serde_json::from_value(header.config)
                     .map_err(|e| corrupt(format!("config: {e}")))?;
-                let widths_ok = !config.widths.is_empty()
-                    && config.widths.len() <= MAX_BRANCHES
-                    && config.widths.iter().all(|&w| (1..=MAXLEN).contains(&w));
-                if !widths_ok
-                    || !(1..=MAX_WIDTH).contains(&config.embedding_dim)
-                    || !(1..=MAX_WIDTH).contains(&config.filters)
-                {
-                    return Err(corrupt("implausible layer sizes".into()));
-                }
-                check_dropout(config.dropout, &corrupt)?;
+                check_snowman_config(&config, &corrupt)?;
                 let shapes = SnowmanCnn::tensor_shapes(&config, vocab.size());
                 let views = check_tensors(&shapes, &tensors, &corrupt)?;
                 let mut net = SnowmanCnn::zeros(config.clone(), vocab.size());
                 fill_tensors(&mut net, &views, &corrupt)?;
                 Net::SnowmanCnn(net)
+            }
+            "lstm-cnn-ensemble" => {
+                let config: EnsembleConfig = serde_json::from_value(header.config)
+                    .map_err(|e| corrupt(format!("config: {e}")))?;
+                check_endgame_config(&config.lstm, &corrupt)?;
+                check_snowman_config(&config.cnn, &corrupt)?;
+                let shapes = LstmCnnEnsemble::tensor_shapes(&config, vocab.size());
+                let views = check_tensors(&shapes, &tensors, &corrupt)?;
+                let lstm_count = EndgameLstm::tensor_shapes(&config.lstm, vocab.size()).len();
+                let mut lstm = EndgameLstm::zeros(config.lstm, vocab.size());
+                fill_tensors(&mut lstm, &views[..lstm_count], &corrupt)?;
+                let mut cnn = SnowmanCnn::zeros(config.cnn.clone(), vocab.size());
+                fill_tensors(&mut cnn, &views[lstm_count..], &corrupt)?;
+                Net::LstmCnnEnsemble(Box::new(
+                    LstmCnnEnsemble::new(lstm, cnn, config.lstm_weight).map_err(corrupt)?,
+                ))
             }
             other => return Err(foreign(format!("unknown architecture {other:?}"))),
         };

@@ -3,11 +3,13 @@
 pub mod contract;
 pub mod embedded;
 pub mod endgame_lstm;
+pub mod ensemble;
 pub mod file;
 pub mod head;
 pub mod snowman_cnn;
 
 pub use endgame_lstm::{EndgameConfig, EndgameLstm};
+pub use ensemble::{EnsembleConfig, LstmCnnEnsemble};
 pub use file::{ModelError, ModelFile, TrainingInfo};
 pub use snowman_cnn::{SnowmanCnn, SnowmanConfig};
 
@@ -19,15 +21,19 @@ pub enum Architecture {
     /// from the families found in the training data).
     EndgameLstmMulticlass(EndgameConfig),
     SnowmanCnn(SnowmanConfig),
+    /// Both, trained on the same split and averaged (`model/ensemble.rs`).
+    LstmCnnEnsemble(EndgameConfig, SnowmanConfig),
 }
 
 impl Architecture {
-    /// The name models and flags use: endgame-lstm, endgame-lstm-multiclass, snowman-cnn.
+    /// The name models and flags use: endgame-lstm, endgame-lstm-multiclass, snowman-cnn,
+    /// lstm-cnn-ensemble.
     pub fn name(&self) -> &'static str {
         match self {
             Architecture::EndgameLstm(_) => "endgame-lstm",
             Architecture::EndgameLstmMulticlass(_) => "endgame-lstm-multiclass",
             Architecture::SnowmanCnn(_) => "snowman-cnn",
+            Architecture::LstmCnnEnsemble(..) => "lstm-cnn-ensemble",
         }
     }
 }

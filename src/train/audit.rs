@@ -59,16 +59,17 @@ pub fn audit(
     folds: usize,
     progress: &dyn Progress,
 ) -> Result<AuditOutcome, TrainError> {
+    if !matches!(
+        options.architecture,
+        Architecture::SnowmanCnn(_) | Architecture::EndgameLstm(_)
+    ) {
+        return Err(one_network());
+    }
     super::check(options)?;
     if folds < 2 {
         return Err(TrainError::Invalid(
             "--folds must be at least 2: each name is scored by a model trained on the others"
                 .into(),
-        ));
-    }
-    if matches!(options.architecture, Architecture::EndgameLstmMulticlass(_)) {
-        return Err(TrainError::Invalid(
-            "audit trains binary models (benign against DGA): use --model-type snowman-cnn or endgame-lstm".into(),
         ));
     }
     let root = Rng::new(options.seed);
@@ -123,6 +124,7 @@ pub fn audit(
             Architecture::EndgameLstm(config) | Architecture::EndgameLstmMulticlass(config) => {
                 fit(EndgameLstm::new(*config, vocab.size(), init), &run)?
             }
+            Architecture::LstmCnnEnsemble(..) => return Err(one_network()),
         };
         let model = ModelFile::new(fitted.net, vocab, 0.5, TrainingInfo::default());
         let scorer = Scorer::new(model, options.backend)?;
@@ -203,4 +205,11 @@ pub fn write_suspects<W: std::io::Write>(suspects: &[Suspect], out: W) -> Result
     }
     writer.flush()?;
     Ok(())
+}
+
+/// Audit trains one binary network per fold.
+fn one_network() -> TrainError {
+    TrainError::Invalid(
+        "audit trains one binary network per fold (benign against DGA): use --model-type snowman-cnn or endgame-lstm".into(),
+    )
 }

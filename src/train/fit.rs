@@ -27,6 +27,7 @@ pub struct Fitted {
 }
 
 /// Everything `fit` needs besides the starting network.
+#[derive(Clone, Copy)]
 pub struct Run<'a> {
     pub options: &'a TrainOptions,
     pub root: &'a Rng,
@@ -183,13 +184,9 @@ pub fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
         None => epochs_run,
     };
     let net = last;
-    let operating_points = operating_points_for(&net, val_split, progress);
-    // The binary threshold: --target-fpr's, else the `dga` point, else 0.5.
-    let threshold = match (options.target_fpr, operating_points) {
-        (Some(target), _) => threshold_for(&net, val_split, target, progress),
-        (None, Some(points)) => points.dga,
-        (None, None) => 0.5,
-    };
+    let val_scores = scores_of(&net, val_split);
+    let (threshold, operating_points) =
+        thresholds(&val_scores, val_split, options.target_fpr, progress);
     let test_report =
         (!test_split.is_empty()).then(|| test_split.evaluate(&net, threshold, classes));
     let audited_test_report = audited_test
@@ -206,21 +203,42 @@ pub fn fit<N: Trainable>(net: N, run: &Run) -> Result<Fitted, TrainError> {
     })
 }
 
+/// Scores (probability of DGA) of `net` on a split.
+pub fn scores_of<N: Trainable>(net: &N, split: &Split) -> Vec<f32> {
+    crate::model::head::dga_scores(&net.cpu_probabilities(&split.indices), net.outputs())
+}
+
+/// The model's threshold and operating points from its scores on the validation split:
+/// the `dga` and `suspicious` points (absent without a validation split), and the binary
+/// threshold: `--target-fpr`'s, else the `dga` point, else 0.5.
+pub fn thresholds(
+    val_scores: &[f32],
+    val_split: &Split,
+    target_fpr: Option<f64>,
+    progress: &dyn Progress,
+) -> (f32, Option<OperatingPoints>) {
+    let operating_points = operating_points_for(val_scores, val_split, progress);
+    let threshold = match (target_fpr, operating_points) {
+        (Some(target), _) => threshold_for(val_scores, val_split, target, progress),
+        (None, Some(points)) => points.dga,
+        (None, None) => 0.5,
+    };
+    (threshold, operating_points)
+}
+
 /// The `dga` (validation FPR at most 1e-3) and `suspicious` (at most 1e-2) thresholds, chosen
 /// on the validation split; `None` without one, or when it lacks a class.
-fn operating_points_for<N: Trainable>(
-    net: &N,
+fn operating_points_for(
+    scores: &[f32],
     val_split: &Split,
     progress: &dyn Progress,
 ) -> Option<OperatingPoints> {
     if val_split.is_empty() {
         return None;
     }
-    let positive: Vec<bool> = val_split.labels.iter().map(|&l| l > 0.5).collect();
-    let scores =
-        crate::model::head::dga_scores(&net.cpu_probabilities(&val_split.indices), net.outputs());
-    let dga = metrics::tpr_at_fpr(&scores, &positive, 1e-3)?;
-    let suspicious = metrics::tpr_at_fpr(&scores, &positive, 1e-2)?;
+    let positive = val_split.positives();
+    let dga = metrics::tpr_at_fpr(scores, &positive, 1e-3)?;
+    let suspicious = metrics::tpr_at_fpr(scores, &positive, 1e-2)?;
     progress.line(&format!(
         "operating points on the validation split: dga >= {:.6} (FPR {:.5}, TPR {:.4}), suspicious >= {:.6} (FPR {:.5}, TPR {:.4})",
         dga.threshold, dga.fpr, dga.tpr, suspicious.threshold, suspicious.fpr, suspicious.tpr
@@ -233,16 +251,8 @@ fn operating_points_for<N: Trainable>(
 
 /// The lowest threshold that keeps the validation split's false-positive rate at or below
 /// `target` (0.5 when the split lacks a class).
-fn threshold_for<N: Trainable>(
-    net: &N,
-    val_split: &Split,
-    target: f64,
-    progress: &dyn Progress,
-) -> f32 {
-    let positive: Vec<bool> = val_split.labels.iter().map(|&l| l > 0.5).collect();
-    let scores =
-        crate::model::head::dga_scores(&net.cpu_probabilities(&val_split.indices), net.outputs());
-    match metrics::tpr_at_fpr(&scores, &positive, target) {
+fn threshold_for(scores: &[f32], val_split: &Split, target: f64, progress: &dyn Progress) -> f32 {
+    match metrics::tpr_at_fpr(scores, &val_split.positives(), target) {
         Some(p) => {
             progress.line(&format!(
                 "threshold {:.6}: validation FPR {:.5}, TPR {:.4} (target FPR {target})",

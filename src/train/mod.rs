@@ -5,6 +5,7 @@
 //! - `parent.rs`: fine-tuning from a parent model (`--init`, `--replay`, lineage);
 //! - `split.rs`: the stratified split and its encoded parts;
 //! - `fit.rs`: the epochs, early stopping, checkpoints, threshold, held-out report;
+//! - `ensemble.rs`: the LSTM + CNN ensemble, its members fitted in turn, then weighed;
 //! - `audit.rs`: label noise found by k-fold out-of-fold scores (`dga-lite audit`).
 //!
 //! Reproducibility: every random choice draws from `Rng::new(seed)` forks with fixed stream
@@ -12,6 +13,7 @@
 //! data give the same model bytes whatever the thread count.
 
 pub mod audit;
+mod ensemble;
 mod fit;
 mod inputs;
 mod parent;
@@ -41,6 +43,8 @@ const STREAM_INIT: u64 = 2;
 const STREAM_SHUFFLE: u64 = 3;
 const STREAM_DROPOUT: u64 = 4;
 const STREAM_REPLAY: u64 = 5;
+/// The root of an ensemble's CNN member (its own init, shuffle and dropout streams).
+const STREAM_ENSEMBLE_CNN: u64 = 6;
 
 /// How each training example's loss is weighted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -185,12 +189,25 @@ fn check(options: &TrainOptions) -> Result<(), TrainError> {
     if options.target_fpr.is_some_and(|f| !(f > 0.0 && f < 1.0)) {
         return bad("--target-fpr must be in (0, 1), for example 0.001");
     }
-    let dropout = match &options.architecture {
-        Architecture::EndgameLstm(c) | Architecture::EndgameLstmMulticlass(c) => c.dropout,
-        Architecture::SnowmanCnn(c) => c.dropout,
+    let dropouts = match &options.architecture {
+        Architecture::EndgameLstm(c) | Architecture::EndgameLstmMulticlass(c) => vec![c.dropout],
+        Architecture::SnowmanCnn(c) => vec![c.dropout],
+        Architecture::LstmCnnEnsemble(lstm, cnn) => vec![lstm.dropout, cnn.dropout],
     };
-    if !(0.0..1.0).contains(&dropout) {
+    if dropouts.iter().any(|d| !(0.0..1.0).contains(d)) {
         return bad("--dropout must be in [0, 1)");
+    }
+    if let Architecture::LstmCnnEnsemble(..) = options.architecture {
+        if v == 0.0 {
+            return bad(
+                "the ensemble weighs its members on the validation split: pass --val-split (for example 0.05)",
+            );
+        }
+        if options.checkpoint.is_some() || options.resume.is_some() || options.init.is_some() {
+            return bad(
+                "--checkpoint, --resume and --init take one network; train the ensemble from scratch (or its members alone with --model-type endgame-lstm / snowman-cnn)",
+            );
+        }
     }
     Ok(())
 }
@@ -267,6 +284,7 @@ pub fn train(options: &TrainOptions, progress: &dyn Progress) -> Result<TrainOut
         fingerprint: &fingerprint,
         progress,
     };
+    let mut members = Vec::new();
     let fitted = match (
         parent.as_ref().map(|p| p.model.net()),
         &options.architecture,
@@ -274,6 +292,16 @@ pub fn train(options: &TrainOptions, progress: &dyn Progress) -> Result<TrainOut
         // Fine-tuning starts from the parent's architecture and weights.
         (Some(Net::EndgameLstm(net)), _) => fit(net.clone(), &run)?,
         (Some(Net::SnowmanCnn(net)), _) => fit(net.clone(), &run)?,
+        (Some(Net::LstmCnnEnsemble(_)), _) => {
+            return Err(TrainError::Invalid(
+                "--init: an ensemble cannot be fine-tuned as one network; fine-tune its members' architectures alone (--model-type endgame-lstm / snowman-cnn)".into(),
+            ));
+        }
+        (None, Architecture::LstmCnnEnsemble(lstm, cnn)) => {
+            let (fitted, fitted_members) = ensemble::fit_ensemble(*lstm, cnn, vocab.size(), &run)?;
+            members = fitted_members;
+            fitted
+        }
         (None, Architecture::EndgameLstm(config)) => {
             fit(EndgameLstm::new(*config, vocab.size(), init), &run)?
         }
@@ -304,6 +332,7 @@ pub fn train(options: &TrainOptions, progress: &dyn Progress) -> Result<TrainOut
             .map(|r| serde_json::to_value(r).expect("report serialises")),
         lineage: parent.as_ref().map(Parent::lineage).unwrap_or_default(),
         excluded,
+        members,
     };
     let mut model = ModelFile::new(fitted.net, vocab, fitted.threshold, training)
         .with_classes(classes.names)

@@ -199,6 +199,17 @@ impl Split {
         self.labels.len()
     }
 
+    /// Whether each name is DGA (any class but benign).
+    pub fn positives(&self) -> Vec<bool> {
+        self.labels.iter().map(|&l| l > 0.5).collect()
+    }
+
+    /// The binary metrics of scores (probability of DGA, one per name) at `threshold`.
+    pub fn evaluate_scores(&self, scores: &[f32], threshold: f32) -> Report {
+        let families: Vec<Option<&str>> = self.families.iter().map(|f| f.as_deref()).collect();
+        metrics::evaluate(scores, &self.positives(), &families, threshold)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -208,10 +219,8 @@ impl Split {
     pub fn evaluate<N: Trainable>(&self, net: &N, threshold: f32, classes: &Classes) -> Report {
         let outputs = net.outputs();
         let p = net.cpu_probabilities(&self.indices);
-        let s = crate::model::head::dga_scores(&p, outputs);
-        let positive: Vec<bool> = self.labels.iter().map(|&l| l > 0.5).collect();
-        let families: Vec<Option<&str>> = self.families.iter().map(|f| f.as_deref()).collect();
-        let mut report = metrics::evaluate(&s, &positive, &families, threshold);
+        let mut report =
+            self.evaluate_scores(&crate::model::head::dga_scores(&p, outputs), threshold);
         if outputs > 1 {
             let truth: Vec<usize> = self.labels.iter().map(|&l| l as usize).collect();
             report.multiclass = Some(crate::class_metrics::evaluate(&p, &truth, &classes.names));

@@ -17,7 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 import numpy_scorer  # noqa: E402
 
-MODELS = ["endgame-default", "endgame-multiclass", "snowman-default"]
+# Every model shipped in data/ (the embedded default among them).
+MODELS = sorted(f[: -len(".safetensors")] for f in os.listdir(os.path.join(ROOT, "data")) if f.endswith(".safetensors"))
 TOLERANCE = 1e-5
 
 

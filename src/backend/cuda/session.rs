@@ -83,6 +83,30 @@ pub fn snowman_session(
     )?))
 }
 
+/// The LSTM + CNN ensemble on the GPU: each member scores there, the average is taken on
+/// the host (`model/ensemble.rs`).
+struct EnsembleInfer {
+    lstm: Box<dyn Infer>,
+    cnn: Box<dyn Infer>,
+    lstm_weight: f32,
+}
+
+impl Infer for EnsembleInfer {
+    fn probabilities(&mut self, indices: &[u8]) -> Result<Vec<f32>, BackendError> {
+        let lstm = self.lstm.probabilities(indices)?;
+        let cnn = self.cnn.probabilities(indices)?;
+        Ok(crate::model::ensemble::combine(
+            self.lstm_weight,
+            &lstm,
+            &cnn,
+        ))
+    }
+
+    fn describe(&self) -> String {
+        self.lstm.describe()
+    }
+}
+
 /// A model's weights on GPU `device`, for scoring only.
 pub fn scoring_session(device: usize, model: &ModelFile) -> Result<Box<dyn Infer>, BackendError> {
     // Scoring needs no optimiser state; an empty one allocates almost nothing.
@@ -90,5 +114,10 @@ pub fn scoring_session(device: usize, model: &ModelFile) -> Result<Box<dyn Infer
     Ok(match model.net() {
         Net::EndgameLstm(net) => endgame_session(device, net, &optimizer)?,
         Net::SnowmanCnn(net) => snowman_session(device, net, &optimizer)?,
+        Net::LstmCnnEnsemble(both) => Box::new(EnsembleInfer {
+            lstm: endgame_session(device, &both.lstm, &optimizer)?,
+            cnn: snowman_session(device, &both.cnn, &optimizer)?,
+            lstm_weight: both.lstm_weight,
+        }),
     })
 }
