@@ -121,6 +121,20 @@ fn members_are_the_models_trained_alone_and_the_score_is_their_weighted_mean() {
         "{header}"
     );
 
+    let card = common::ok(&common::dga_lite(&[
+        "model",
+        "info",
+        "--model",
+        ensemble_path.to_str().unwrap(),
+    ]));
+    for expected in [
+        "member        endgame-lstm",
+        "member        snowman-cnn",
+        "verdicts      dga >= ",
+    ] {
+        assert!(card.contains(expected), "{expected}: {card}");
+    }
+
     // predict with it: a verdict per name, as for any model.
     let out = common::ok(&common::dga_lite(&[
         "predict",

@@ -24,6 +24,13 @@ pub fn run(model: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
         loaded.vocab.chars()
     );
     out!("threshold     {}", loaded.threshold);
+    if let Some(points) = loaded.operating_points {
+        out!(
+            "verdicts      dga >= {}, suspicious >= {} (validation FPR 1e-3 and 1e-2)",
+            points.dga,
+            points.suspicious
+        );
+    }
     if loaded.is_multiclass() {
         out!(
             "classes       {} ({})",
@@ -32,12 +39,36 @@ pub fn run(model: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
         );
     }
     out!("trained with  {}", t.command.join(" "));
-    out!(
-        "seed          {}; {} run, best epoch {}",
-        t.seed,
-        count(t.epochs_run as u64, "epoch"),
-        t.best_epoch
-    );
+    if t.members.is_empty() {
+        out!(
+            "seed          {}; {} run, best epoch {}",
+            t.seed,
+            count(t.epochs_run as u64, "epoch"),
+            t.best_epoch
+        );
+    } else {
+        out!("seed          {}; the members trained in turn:", t.seed);
+        for member in &t.members {
+            let auc = member.test_metrics.get("auc").and_then(|v| v.as_f64());
+            out!(
+                "member        {}: {} run, best epoch {}{}",
+                member.architecture,
+                count(member.epochs_run as u64, "epoch"),
+                member.best_epoch,
+                auc.map_or(String::new(), |a| format!(", test AUC alone {a:.5}"))
+            );
+        }
+    }
+    if let Some(excluded) = &t.excluded {
+        out!(
+            "excluded      {} listed in {} (sha256 {}): {} dropped from training and validation, {} in the test split",
+            count(excluded.listed, "name"),
+            excluded.path,
+            excluded.sha256,
+            excluded.dropped,
+            excluded.in_test
+        );
+    }
     for input in &t.inputs {
         out!(
             "input         {} ({:?}, {}, sha256 {})",
@@ -53,6 +84,14 @@ pub fn run(model: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
     }
     if let Some(tpr) = t.test_metrics.get("tpr_at_fpr") {
         out!("test TPR@FPR  {tpr}");
+    }
+    if let Some(audited) = &t.audited_test_metrics {
+        if let Some(auc) = audited.get("auc").and_then(|v| v.as_f64()) {
+            out!("audited test  AUC {auc:.5} (the test split without the excluded names)");
+        }
+        if let Some(tpr) = audited.get("tpr_at_fpr") {
+            out!("audited TPR   {tpr}");
+        }
     }
     if model.is_none() {
         out!("\n{}", embedded::CARD);

@@ -39,7 +39,9 @@ pub fn fit_ensemble(
         unreachable!("fit returns the architecture it was given");
     };
 
-    // The LSTM's weight: the best validation AUC over 0, 0.05, ..., 1 (ties: the first).
+    // The LSTM's weight: the best validation AUC over 0, 0.05, ..., 1; among equals, the one
+    // nearest an even average (a small validation split ties often, and should not hand the
+    // whole vote to one member on a tie).
     let positive = val_split.positives();
     let lstm_val = scores_of(&lstm_net, val_split);
     let cnn_val = scores_of(&cnn_net, val_split);
@@ -47,7 +49,9 @@ pub fn fit_ensemble(
     for weight in ensemble::candidate_weights() {
         let auc = metrics::roc_auc(&ensemble::combine(weight, &lstm_val, &cnn_val), &positive);
         if let Some(auc) = auc
-            && best.is_none_or(|(b, _)| auc > b)
+            && best.is_none_or(|(b, w)| {
+                auc > b || (auc == b && (weight - 0.5).abs() < (w - 0.5).abs())
+            })
         {
             best = Some((auc, weight));
         }
