@@ -35,6 +35,8 @@ fn test_config() -> ServeConfig {
         header_timeout: Duration::from_millis(800),
         body_timeout: Duration::from_millis(800),
         max_connections: 64,
+        // The queue's behaviour is tested on the model itself; the cache has its own tests.
+        cache_names: 0,
         ..ServeConfig::default()
     }
 }
@@ -506,7 +508,12 @@ fn connections_over_the_limit_get_503() {
 
 #[test]
 fn sixteen_clients_two_hundred_requests_each_match_direct_scoring() {
-    let server = start(test_config());
+    // With the score cache on: names come back again and again, from the model the first
+    // time and from the cache after, and every answer must be the model's.
+    let server = start(ServeConfig {
+        cache_names: 1000,
+        ..test_config()
+    });
     let names: Vec<String> = (0..64)
         .map(|i| {
             if i % 2 == 0 {
@@ -548,6 +555,52 @@ fn sixteen_clients_two_hundred_requests_each_match_direct_scoring() {
         metrics.contains("dga_lite_requests_total{route=\"/v1/score\",status=\"200\"} 3200"),
         "{metrics}"
     );
+    // About 6,400 names asked, 64 distinct: nearly all answered from the cache (a name is
+    // missed at most once per client racing to score it first).
+    let asked: usize = (0..16)
+        .flat_map(|c| (0..200).map(move |r| 1 + (c + r) % 3))
+        .sum();
+    let hits = metric(addr, "dga_lite_cache_hits_total");
+    let misses = metric(addr, "dga_lite_cache_misses_total");
+    assert_eq!(hits + misses, asked as f64, "{metrics}");
+    assert!(misses <= 16.0 * 64.0, "hits {hits}, misses {misses}");
+    assert!(metric(addr, "dga_lite_cache_names") <= 64.0);
+}
+
+/// A small cache under many distinct names stays within its size and keeps answering as the
+/// model does; with `cache_names` 0 there is no cache at all.
+#[test]
+fn the_score_cache_stays_bounded_and_answers_as_the_model() {
+    let server = start(ServeConfig {
+        cache_names: 8,
+        ..test_config()
+    });
+    let addr = server.addr;
+    let names: Vec<String> = (0..40).map(|i| format!("w{i}qzkvhx{i}.net")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let expected = direct(&refs);
+    for round in 0..3 {
+        for (name, want) in names.iter().zip(&expected) {
+            let reply = request(addr, "GET", &format!("/v1/score?domain={name}"), None, b"");
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            let got = reply.json()["results"][0]["score"].as_f64().unwrap();
+            assert!(
+                (got - *want as f64).abs() < 1e-6,
+                "round {round}, {name}: {got} vs {want}"
+            );
+            assert!(metric(addr, "dga_lite_cache_names") <= 8.0);
+        }
+    }
+    // The same name twice in a row: the second comes from the cache.
+    let before = metric(addr, "dga_lite_cache_hits_total");
+    for _ in 0..2 {
+        request(addr, "GET", "/v1/score?domain=google.com", None, b"");
+    }
+    assert_eq!(metric(addr, "dga_lite_cache_hits_total"), before + 1.0);
+    assert!(metrics_text(addr).contains("dga_lite_limit{name=\"cache_names\"} 8"));
+    drop(server);
+    let server = start(test_config());
+    assert!(!metrics_text(server.addr).contains("dga_lite_cache_hits_total"));
 }
 
 #[test]

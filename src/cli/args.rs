@@ -447,6 +447,12 @@ pub struct ServeArgs {
     /// Retry-After (so a burst cannot queue work without limit).
     #[arg(long, default_value_t = 2000, value_parser = int_in::<1, { serve::MAX_TIMEOUT_S * 1000 }>)]
     pub queue_timeout_ms: usize,
+    /// Names whose scores the service remembers, so a name asked again (most DNS traffic
+    /// repeats) is answered without the model; the same answer either way. 0: no cache.
+    /// Memory: about 320 bytes a name at worst (253-byte names, a binary model), so the
+    /// default holds at most about 21 MB; real names take a fraction of that.
+    #[arg(long, value_name = "N", default_value_t = 65_536, value_parser = int_in::<0, { serve::MAX_NAMES }>)]
+    pub cache_names: usize,
     #[command(flatten)]
     pub scoring: ScoringArgs,
     #[command(flatten)]

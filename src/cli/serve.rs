@@ -26,6 +26,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         queue_timeout: std::time::Duration::from_millis(args.queue_timeout_ms as u64),
         scope: args.scoring.scope.scope(),
         score_local: args.scoring.score_local,
+        cache_names: args.cache_names,
         ..Default::default()
     };
     config.check()?;

@@ -398,7 +398,9 @@ pub async fn healthz() -> Response {
 }
 
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let text = app.metrics.render(app.batcher.queued_names());
+    let text = app
+        .metrics
+        .render(app.batcher.queued_names(), app.batcher.cache());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

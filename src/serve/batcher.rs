@@ -18,6 +18,7 @@
 //! disconnected, so hyper dropped the request) is dropped before each round.
 
 use super::metrics::Metrics;
+use super::score_cache::ScoreCache;
 use crate::backend::Scorer;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -62,6 +63,8 @@ pub struct BatcherConfig {
     /// Names allowed to wait, over all requests.
     pub max_queued_names: usize,
     pub queue_timeout: Duration,
+    /// Names whose scores are remembered (0: none).
+    pub cache_names: usize,
 }
 
 #[derive(Clone)]
@@ -72,6 +75,8 @@ pub struct Batcher {
     model: Arc<Scorer>,
     /// Requests scored inline right now (see `probabilities`).
     inline: Arc<AtomicUsize>,
+    /// Scores of recently asked names (`None`: no cache).
+    cache: Option<Arc<ScoreCache>>,
 }
 
 /// Requests of at most this many names are scored inline, on the connection's own task, when
@@ -131,7 +136,13 @@ impl Batcher {
             max_queued_names: config.max_queued_names.max(1),
             model,
             inline: Arc::new(AtomicUsize::new(0)),
+            cache: ScoreCache::new(config.cache_names).map(Arc::new),
         }
+    }
+
+    /// The score cache, if the service keeps one.
+    pub fn cache(&self) -> Option<&ScoreCache> {
+        self.cache.as_deref()
     }
 
     /// Names waiting for the scorer or being scored now (requests scored inline not counted).
@@ -140,12 +151,42 @@ impl Batcher {
     }
 
     /// Output probabilities of normalised names (`[n, outputs]` row-major, see
-    /// `ModelFile::probabilities`), sharing a batch with concurrent requests.
+    /// `ModelFile::probabilities`): from the cache where it holds them, the rest scored (inline
+    /// or sharing a batch with concurrent requests) and remembered.
     pub async fn probabilities(
         &self,
         names: Vec<String>,
         outputs: usize,
     ) -> Result<Vec<f32>, BatchError> {
+        let Some(cache) = &self.cache else {
+            return self.score(names, outputs).await;
+        };
+        let found = cache.lookup(&names);
+        let missing: Vec<String> = names
+            .iter()
+            .zip(&found)
+            .filter(|(_, row)| row.is_none())
+            .map(|(name, _)| name.clone())
+            .collect();
+        let scored = if missing.is_empty() {
+            Vec::new()
+        } else {
+            self.score(missing.clone(), outputs).await?
+        };
+        cache.insert(&missing, &scored, outputs);
+        let mut fresh = scored.chunks_exact(outputs);
+        let mut rows = Vec::with_capacity(names.len() * outputs);
+        for row in found {
+            match row {
+                Some(row) => rows.extend_from_slice(&row),
+                None => rows.extend_from_slice(fresh.next().ok_or(BatchError::Closed)?),
+            }
+        }
+        Ok(rows)
+    }
+
+    /// `probabilities` without the cache.
+    async fn score(&self, names: Vec<String>, outputs: usize) -> Result<Vec<f32>, BatchError> {
         if names.is_empty() {
             return Ok(Vec::new());
         }

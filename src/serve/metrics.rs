@@ -66,8 +66,12 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition format.
-    /// With `queued_names`, the names the batcher holds now.
-    pub fn render(&self, queued_names: usize) -> String {
+    /// With `queued_names`, the names the batcher holds now, and the score cache's counters.
+    pub fn render(
+        &self,
+        queued_names: usize,
+        cache: Option<&super::score_cache::ScoreCache>,
+    ) -> String {
         let mut out = String::new();
         out.push_str("# HELP dga_lite_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE dga_lite_requests_total counter\n");
@@ -173,6 +177,31 @@ impl Metrics {
         ] {
             header(&mut out, name, kind, help);
             let _ = writeln!(out, "{name} {value}");
+        }
+        if let Some(cache) = cache {
+            for (name, kind, help, value) in [
+                (
+                    "dga_lite_cache_hits_total",
+                    "counter",
+                    "Names answered from the score cache.",
+                    load(&cache.hits),
+                ),
+                (
+                    "dga_lite_cache_misses_total",
+                    "counter",
+                    "Names the cache did not hold (scored by the model).",
+                    load(&cache.misses),
+                ),
+                (
+                    "dga_lite_cache_names",
+                    "gauge",
+                    "Names the score cache holds now.",
+                    cache.len() as u64,
+                ),
+            ] {
+                header(&mut out, name, kind, help);
+                let _ = writeln!(out, "{name} {value}");
+            }
         }
         header(
             &mut out,

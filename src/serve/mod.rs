@@ -7,6 +7,7 @@ pub mod batcher;
 pub mod client_limit;
 pub mod idle_io;
 pub mod metrics;
+pub mod score_cache;
 
 use crate::backend::Scorer;
 use axum::Router;
@@ -60,6 +61,8 @@ pub struct ServeConfig {
     pub scope: crate::scope::Scope,
     /// Score names that cannot be public instead of answering `local` for them.
     pub score_local: bool,
+    /// Names whose scores are remembered, so names asked again skip the model (0: none).
+    pub cache_names: usize,
 }
 
 impl Default for ServeConfig {
@@ -79,6 +82,7 @@ impl Default for ServeConfig {
             drain_timeout: Duration::from_secs(10),
             scope: crate::scope::Scope::Registrable,
             score_local: false,
+            cache_names: 65_536,
         }
     }
 }
@@ -98,6 +102,12 @@ impl ServeConfig {
             ("max_batch", self.max_batch, MAX_NAMES),
             ("queue", self.queue, MAX_CONNECTIONS),
         ];
+        if self.cache_names > MAX_NAMES {
+            return Err(ConfigError(format!(
+                "cache_names is {}; it must be 0 (no cache) to {MAX_NAMES}",
+                self.cache_names
+            )));
+        }
         for (name, value, max) in counts {
             if !(1..=max).contains(&value) {
                 return Err(ConfigError(format!(
@@ -128,6 +138,7 @@ impl ServeConfig {
     fn as_gauges(&self) -> Vec<(&'static str, f64)> {
         vec![
             ("max_names", self.max_names as f64),
+            ("cache_names", self.cache_names as f64),
             ("max_body_bytes", self.max_body_bytes as f64),
             ("max_connections", self.max_connections as f64),
             (
@@ -256,6 +267,7 @@ pub async fn serve(
             queue: config.queue,
             max_queued_names: config.max_queued_names(),
             queue_timeout: config.queue_timeout,
+            cache_names: config.cache_names,
         },
         metrics.clone(),
     );
