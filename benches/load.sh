@@ -4,9 +4,13 @@
 # run. Bounded: each measurement lasts DURATION seconds.
 #
 # Each dga-lite scoring row is printed beside GET /healthz at the same connection count (the
-# HTTP stack's own ceiling in the same run), with the ratio.
+# HTTP stack's own ceiling in the same run), with the ratio. Rows: `single` cycles through
+# 1,000 names (after the first pass dga-lite answers them from its score cache, as it would
+# the names a network asks again and again); `fresh` sends a name never sent before on every
+# request (every one scored by the model: the worst case); `batch` posts 100 names.
 #
 # Usage: benches/load.sh MODEL.safetensors [PYTHON] [DURATION]
+#   SERVE_ARGS="--cache-names 0" benches/load.sh ... measures the service without its cache.
 #   needs: wrk (apt-get install wrk), a release build (cargo build --release),
 #          PYTHON with torch, flask, safetensors and numpy (PYTHON=none: dga-lite only).
 set -euo pipefail
@@ -37,6 +41,21 @@ request = function()
   return wrk.format("GET", "/v1/score?domain=" .. names[i])
 end
 """)
+open(f"{sys.argv[1]}/fresh.lua", "w").write("""
+-- every request a name never sent before: the thread's id and a counter in the label
+-- (setup runs in the main state and numbers the threads; `id` is then a global of each)
+local counter = 0
+local made = 0
+setup = function(thread)
+  made = made + 1
+  thread:set("id", made)
+end
+request = function()
+  counter = counter + 1
+  local label = string.format("q%dx%dkz%dv", id or 0, counter, (counter * 7919) % 10007)
+  return wrk.format("GET", "/v1/score?domain=" .. label .. ".net")
+end
+""")
 body = '{"domains": [' + ",".join(f'"{n}"' for n in names[:100]) + "]}"
 open(f"{sys.argv[1]}/batch.lua", "w").write(f"""
 wrk.method = "POST"
@@ -47,7 +66,7 @@ wrk.body = '{body}'
 PY
 
 # Every wrk connection comes from 127.0.0.1: the per-address cap is lifted to the global one.
-./target/release/dga-lite serve --model "$model" --listen 127.0.0.1:18181 --max-connections 1024 --max-connections-per-client 1024 2>"$work/ours.log" &
+./target/release/dga-lite serve --model "$model" --listen 127.0.0.1:18181 --max-connections 1024 --max-connections-per-client 1024 ${SERVE_ARGS:-} 2>"$work/ours.log" &
 servers="dga-lite flask"
 ports="18181 18182"
 if [ "$python" = none ]; then
@@ -66,7 +85,7 @@ done
 printf '' >"$work/healthz.lua"
 printf '%-10s %-14s %6s %12s %12s %10s %10s %9s\n' server request conns "requests/s" "names/s" p50 p99 "/healthz"
 declare -A healthz
-for kind in healthz single batch; do
+for kind in healthz single fresh batch; do
   per=1; [ "$kind" = batch ] && per=100; [ "$kind" = healthz ] && per=0
   for conns in 1 16 64; do
     for server in $servers; do
