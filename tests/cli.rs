@@ -272,18 +272,24 @@ fn the_embedded_default_scores_with_no_files() {
     let score = |row: &Vec<&str>| row[1].parse::<f32>().unwrap();
     assert_eq!(rows[0][0], "google.com");
     assert!(score(&rows[0]) < 0.01 && score(&rows[1]) > 0.9, "{stdout}");
-    // Labels follow the model's own threshold (chosen for FPR 1e-3, so strict).
+    // Verdicts follow the model's operating points (validation FPR 1e-3 and 1e-2).
     let header: serde_json::Value =
         serde_json::from_str(&ok(&dga_lite(&["model", "info", "--json"]))).unwrap();
-    let threshold = header["threshold"].as_f64().unwrap() as f32;
+    let point = |which: &str| header["operating_points"][which].as_f64().unwrap() as f32;
+    let (dga, suspicious) = (point("dga"), point("suspicious"));
+    assert!(suspicious < dga, "{header}");
     for row in &rows {
-        let expected = if score(row) >= threshold {
+        let expected = if score(row) >= dga {
             "dga"
+        } else if score(row) >= suspicious {
+            "suspicious"
         } else {
             "benign"
         };
         assert_eq!(row[2], expected, "{stdout}");
     }
+    assert_eq!(rows[0][2], "benign", "{stdout}");
+    assert_ne!(rows[1][2], "benign", "{stdout}");
     let lenient = ok(&dga_lite(&[
         "predict",
         "--threshold",

@@ -11,7 +11,9 @@
 //! When a change is *meant* to change the numbers (a new default, a fixed bug), update the
 //! pins below in the same commit and say why in its message. Changes so far: the model files
 //! gained their operating points (the weights stayed bit-identical, checked against the
-//! previous binary's files tensor by tensor), and `--json` its `verdict` field.
+//! previous binary's files tensor by tensor), and `--json` its `verdict` field; the embedded
+//! model was retrained (issue 12: longer training with early stopping, BENCHMARKS.md), so its
+//! pinned scores are the new model's.
 
 mod common;
 
@@ -133,21 +135,21 @@ fn the_embedded_model_gives_the_pinned_scores() {
         .expect("binary runs");
     let printed = common::ok(&output);
     let pinned = concat!(
-        r#"{"dga":false,"domain":"google.com","score":0.0015965908532962203,"verdict":"benign"}"#,
+        r#"{"dga":false,"domain":"google.com","score":0.001395098282955587,"verdict":"benign"}"#,
         "\n",
-        r#"{"dga":false,"domain":"xjwqkdpqoe.net","score":0.9983748197555542,"verdict":"benign"}"#,
+        r#"{"dga":false,"domain":"xjwqkdpqoe.net","score":0.9988653659820557,"verdict":"suspicious"}"#,
         "\n",
-        r#"{"dga":false,"domain":"wikipedia.org","score":0.0029255785048007965,"verdict":"benign"}"#,
+        r#"{"dga":false,"domain":"wikipedia.org","score":0.00587157579138875,"verdict":"benign"}"#,
         "\n",
-        r#"{"dga":false,"domain":"kq3v9zl1mxw7.biz","score":0.9992523789405823,"verdict":"benign"}"#,
+        r#"{"dga":true,"domain":"kq3v9zl1mxw7.biz","score":0.999845027923584,"verdict":"dga"}"#,
         "\n",
-        r#"{"dga":false,"domain":"mail.example.co.uk","score":0.00223558209836483,"verdict":"benign"}"#,
+        r#"{"dga":false,"domain":"mail.example.co.uk","score":0.00023502486874349415,"verdict":"benign"}"#,
         "\n",
-        r#"{"dga":false,"domain":"a","score":0.0032690647058188915,"verdict":"benign"}"#,
+        r#"{"dga":false,"domain":"a","score":0.006496863439679146,"verdict":"benign"}"#,
         "\n",
-        r#"{"dga":false,"domain":"xn--bcher-kva.example","score":7.890489683859414e-8,"verdict":"benign"}"#,
+        r#"{"dga":false,"domain":"xn--bcher-kva.example","score":2.046296820878979e-8,"verdict":"benign"}"#,
         "\n",
-        r#"{"dga":true,"domain":"0123456789abcdef0123456789abcdef.net","score":0.9999169111251831,"verdict":"dga"}"#,
+        r#"{"dga":true,"domain":"0123456789abcdef0123456789abcdef.net","score":0.9998577833175659,"verdict":"dga"}"#,
         "\n",
     );
     assert_eq!(printed, pinned, "scores changed");
