@@ -98,7 +98,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut cpu_rates: Vec<(&str, f64, f64)> = Vec::new();
     if on(BackendArg::Cpu) {
         out!(
-            "{:<14} {:<8} {:<32} {:>12} {:>12} {:>8}",
+            "{:<18} {:<8} {:<32} {:>12} {:>12} {:>8}",
             "model",
             "threads",
             "metric",
@@ -164,10 +164,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 _ => ("-".to_string(), "-".to_string()),
             };
             let name = model.name();
-            out!("{name:<14} {threads:<8} {metric:<32} {mine:>12.1} {theirs_text:>12} {ratio:>8}");
+            out!("{name:<18} {threads:<8} {metric:<32} {mine:>12.1} {theirs_text:>12} {ratio:>8}");
         }
         if let Err(why) = &peer {
-            out!("{:<14} {threads:<8} (PyTorch peer: {why})", model.name());
+            out!("{:<18} {threads:<8} (PyTorch peer: {why})", model.name());
         }
     }
     if on(BackendArg::Cpu) {
@@ -193,7 +193,7 @@ fn gpu_bench(
 ) -> anyhow::Result<()> {
     const EPOCH_NAMES: f64 = 1.1e6;
     out!(
-        "\n{:<14} {:<6} {:<30} {:>12} {:>12} {:>8} {:>12} {:>8}",
+        "\n{:<18} {:<6} {:<30} {:>12} {:>12} {:>8} {:>12} {:>8}",
         "model",
         "batch",
         "metric",
@@ -248,7 +248,7 @@ fn gpu_bench(
                         .map_or("-".into(), |v| format!("{:.2}x", better(gpu, v)))
                 };
                 out!(
-                    "{:<14} {batch:<6} {metric:<30} {gpu:>12.1} {:>12} {:>8} {:>12} {:>8}",
+                    "{:<18} {batch:<6} {metric:<30} {gpu:>12.1} {:>12} {:>8} {:>12} {:>8}",
                     model.name(),
                     text(cpu),
                     ratio(cpu),
@@ -257,9 +257,9 @@ fn gpu_bench(
                 );
             }
             if let Err(why) = &peer {
-                out!("{:<14} {batch:<6} (PyTorch GPU peer: {why})", model.name());
+                out!("{:<18} {batch:<6} (PyTorch GPU peer: {why})", model.name());
             }
-            out!("{:<14} {batch:<6} on {}", model.name(), ours.device);
+            out!("{:<18} {batch:<6} on {}", model.name(), ours.device);
         }
     }
     out!(
