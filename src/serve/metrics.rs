@@ -149,7 +149,7 @@ impl Metrics {
                 );
             }
         }
-        for (name, kind, help, value) in [
+        let mut plain = vec![
             (
                 "dga_lite_queue_expired_total",
                 "counter",
@@ -174,12 +174,9 @@ impl Metrics {
                 "Names waiting for the scorer or being scored.",
                 queued_names as u64,
             ),
-        ] {
-            header(&mut out, name, kind, help);
-            let _ = writeln!(out, "{name} {value}");
-        }
+        ];
         if let Some(cache) = cache {
-            for (name, kind, help, value) in [
+            plain.extend([
                 (
                     "dga_lite_cache_hits_total",
                     "counter",
@@ -198,10 +195,11 @@ impl Metrics {
                     "Names the score cache holds now.",
                     cache.len() as u64,
                 ),
-            ] {
-                header(&mut out, name, kind, help);
-                let _ = writeln!(out, "{name} {value}");
-            }
+            ]);
+        }
+        for (name, kind, help, value) in plain {
+            header(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {value}");
         }
         header(
             &mut out,
