@@ -105,18 +105,21 @@ impl Scorer {
 
     fn cpu_probabilities(&self, indices: &[u8]) -> Vec<f32> {
         let net = self.model.net();
-        let lanes = match self.backend {
-            Backend::Cpu(lanes) => lanes,
-            _ => super::Simd::detect(),
-        };
-        let cpu = self.cpu.get_or_init(|| match (self.backend, net) {
-            (Backend::Reference, _) => CpuScorer::Reference,
-            (_, Net::EndgameLstm(lstm)) => CpuScorer::Lstm(fast_lstm::Scorer::on(lanes, lstm)),
-            (_, Net::SnowmanCnn(cnn)) => CpuScorer::Cnn(fast_cnn::CnnScorer::new(cnn)),
-            (_, Net::LstmCnnEnsemble(both)) => CpuScorer::Ensemble(
-                fast_lstm::Scorer::on(lanes, &both.lstm),
-                fast_cnn::CnnScorer::new(&both.cnn),
-            ),
+        // Built once, on first use (the lanes are chosen then too).
+        let cpu = self.cpu.get_or_init(|| {
+            let lanes = match self.backend {
+                Backend::Cpu(lanes) => lanes,
+                _ => super::Simd::detect(),
+            };
+            match (self.backend, net) {
+                (Backend::Reference, _) => CpuScorer::Reference,
+                (_, Net::EndgameLstm(lstm)) => CpuScorer::Lstm(fast_lstm::Scorer::on(lanes, lstm)),
+                (_, Net::SnowmanCnn(cnn)) => CpuScorer::Cnn(fast_cnn::CnnScorer::new(cnn)),
+                (_, Net::LstmCnnEnsemble(both)) => CpuScorer::Ensemble(
+                    fast_lstm::Scorer::on(lanes, &both.lstm),
+                    fast_cnn::CnnScorer::new(&both.cnn),
+                ),
+            }
         });
         match (cpu, net) {
             (CpuScorer::Lstm(scorer), Net::EndgameLstm(lstm)) => {
