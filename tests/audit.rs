@@ -213,14 +213,7 @@ fn train_exclude_drops_listed_names_and_records_the_list() {
             stdout.contains("held-out test split without the --exclude names"),
             "{stdout}"
         );
-        let info = common::ok(&common::dga_lite(&[
-            "model",
-            "info",
-            "--json",
-            "--model",
-            model.to_str().unwrap(),
-        ]));
-        let header: serde_json::Value = serde_json::from_str(&info).unwrap();
+        let header = common::model_header(&model);
         let training = &header["training"];
         let excluded = &training["excluded"];
         assert_eq!(excluded["listed"], listed, "{excluded}");

@@ -94,14 +94,7 @@ fn members_are_the_models_trained_alone_and_the_score_is_their_weighted_mean() {
     }
 
     // The card: the members as trained, the ensemble's own operating points and test report.
-    let info = common::ok(&common::dga_lite(&[
-        "model",
-        "info",
-        "--json",
-        "--model",
-        ensemble_path.to_str().unwrap(),
-    ]));
-    let header: serde_json::Value = serde_json::from_str(&info).unwrap();
+    let header = common::model_header(&ensemble_path);
     assert_eq!(header["architecture"], "lstm-cnn-ensemble");
     let listed: Vec<&str> = header["training"]["members"]
         .as_array()

@@ -504,14 +504,7 @@ fn models_carry_operating_points_and_predict_gives_three_level_verdicts() {
         stderr.contains("operating points on the validation split"),
         "{stderr}"
     );
-    let info = common::ok(&common::dga_lite(&[
-        "model",
-        "info",
-        "--json",
-        "--model",
-        model.to_str().unwrap(),
-    ]));
-    let header: serde_json::Value = serde_json::from_str(&info).unwrap();
+    let header = common::model_header(&model);
     let points = &header["operating_points"];
     let (d, s) = (
         points["dga"].as_f64().unwrap(),

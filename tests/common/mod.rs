@@ -79,3 +79,15 @@ pub fn ok(output: &std::process::Output) -> String {
     );
     String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
 }
+
+/// A model file's header, as `dga-lite model info --json` prints it.
+pub fn model_header(model: &Path) -> serde_json::Value {
+    let info = ok(&dga_lite(&[
+        "model",
+        "info",
+        "--json",
+        "--model",
+        model.to_str().expect("UTF-8 path"),
+    ]));
+    serde_json::from_str(&info).expect("the header is JSON")
+}
