@@ -14,6 +14,7 @@ pub mod classes;
 pub mod data;
 pub mod encode;
 pub mod evaluate;
+pub mod judge;
 pub mod metrics;
 pub mod model;
 pub mod nn;
@@ -23,6 +24,7 @@ pub mod public_name;
 pub mod report;
 pub mod rng;
 pub mod scope;
+pub mod score_cache;
 #[cfg(feature = "server")]
 pub mod serve;
 pub mod train;

@@ -18,8 +18,8 @@
 //! disconnected, so hyper dropped the request) is dropped before each round.
 
 use super::metrics::Metrics;
-use super::score_cache::ScoreCache;
 use crate::backend::Scorer;
+use crate::score_cache::ScoreCache;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -162,27 +162,14 @@ impl Batcher {
             return self.score(names, outputs).await;
         };
         let found = cache.lookup(&names);
-        let missing: Vec<String> = names
-            .iter()
-            .zip(&found)
-            .filter(|(_, row)| row.is_none())
-            .map(|(name, _)| name.clone())
-            .collect();
+        let missing = ScoreCache::missing(&names, &found);
         let scored = if missing.is_empty() {
             Vec::new()
         } else {
             self.score(missing.clone(), outputs).await?
         };
         cache.insert(&missing, &scored, outputs);
-        let mut fresh = scored.chunks_exact(outputs);
-        let mut rows = Vec::with_capacity(names.len() * outputs);
-        for row in found {
-            match row {
-                Some(row) => rows.extend_from_slice(&row),
-                None => rows.extend_from_slice(fresh.next().ok_or(BatchError::Closed)?),
-            }
-        }
-        Ok(rows)
+        ScoreCache::merge(found, &scored, outputs).ok_or(BatchError::Closed)
     }
 
     /// `probabilities` without the cache.

@@ -70,7 +70,7 @@ impl Metrics {
     pub fn render(
         &self,
         queued_names: usize,
-        cache: Option<&super::score_cache::ScoreCache>,
+        cache: Option<&crate::score_cache::ScoreCache>,
     ) -> String {
         let mut out = String::new();
         out.push_str("# HELP dga_lite_requests_total HTTP requests by route and status.\n");

@@ -7,7 +7,6 @@ pub mod batcher;
 pub mod client_limit;
 pub mod idle_io;
 pub mod metrics;
-pub mod score_cache;
 
 use crate::backend::Scorer;
 use axum::Router;
@@ -28,6 +27,7 @@ use tokio::sync::Semaphore;
 /// past them hyper's and tokio's timers and semaphores overflow, or one request could hold
 /// more memory than a sensor has.
 pub const MAX_NAMES: usize = 1_000_000;
+use crate::score_cache::MAX_CAPACITY as MAX_CACHE;
 pub const MAX_BODY_BYTES: usize = 256 << 20;
 pub const MAX_CONNECTIONS: usize = 65_536;
 pub const MAX_TIMEOUT_S: usize = 3600;
@@ -102,9 +102,9 @@ impl ServeConfig {
             ("max_batch", self.max_batch, MAX_NAMES),
             ("queue", self.queue, MAX_CONNECTIONS),
         ];
-        if self.cache_names > MAX_NAMES {
+        if self.cache_names > MAX_CACHE {
             return Err(ConfigError(format!(
-                "cache_names is {}; it must be 0 (no cache) to {MAX_NAMES}",
+                "cache_names is {}; it must be 0 (no cache) to {MAX_CACHE}",
                 self.cache_names
             )));
         }

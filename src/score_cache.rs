@@ -14,6 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 type Rows = HashMap<Box<str>, Box<[f32]>>;
 
+/// The most names any cache may hold (about 330 MB at worst): a bound for every flag and
+/// option that sizes one.
+pub const MAX_CAPACITY: usize = 1_000_000;
+
 pub struct ScoreCache {
     generations: Mutex<(Rows, Rows)>,
     /// Names per generation.
@@ -68,6 +72,53 @@ impl ScoreCache {
                 row.into(),
             );
         }
+    }
+
+    /// Output rows of `names` in order: cached ones from the cache, the rest from `score`
+    /// (called once, on the names not cached, only if there are any) and remembered.
+    pub fn probabilities(
+        &self,
+        names: &[String],
+        outputs: usize,
+        score: impl FnOnce(&[String]) -> Vec<f32>,
+    ) -> Vec<f32> {
+        let found = self.lookup(names);
+        let missing = Self::missing(names, &found);
+        let scored = if missing.is_empty() {
+            Vec::new()
+        } else {
+            score(&missing)
+        };
+        self.insert(&missing, &scored, outputs);
+        Self::merge(found, &scored, outputs).expect("one scored row per missing name")
+    }
+
+    /// The names `lookup` did not find, in order.
+    pub fn missing(names: &[String], found: &[Option<Box<[f32]>>]) -> Vec<String> {
+        names
+            .iter()
+            .zip(found)
+            .filter(|(_, row)| row.is_none())
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The rows of every name: `found` where the cache had them, else the next row of
+    /// `scored` (the missing names' rows, in order). `None` if `scored` is short.
+    pub fn merge(
+        found: Vec<Option<Box<[f32]>>>,
+        scored: &[f32],
+        outputs: usize,
+    ) -> Option<Vec<f32>> {
+        let mut fresh = scored.chunks_exact(outputs);
+        let mut rows = Vec::with_capacity(found.len() * outputs);
+        for row in found {
+            match row {
+                Some(row) => rows.extend_from_slice(&row),
+                None => rows.extend_from_slice(fresh.next()?),
+            }
+        }
+        Some(rows)
     }
 
     fn insert_into(generations: &mut (Rows, Rows), half: usize, name: Box<str>, row: Box<[f32]>) {
