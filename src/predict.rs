@@ -13,8 +13,10 @@ use crate::data::{self, DataError, FeedItem, FeedReader, Format, ReadOptions};
 use crate::progress::Progress;
 use crate::public_name::{NotPublic, not_public};
 use crate::scope::{AllowList, Scope};
+use crate::score_cache::ScoreCache;
 use crate::verdict::{Policy, Verdict};
 use std::io::{self, BufRead, Write};
+use std::sync::Arc;
 
 /// Names scored per block: bounds memory on any input size.
 const BLOCK: usize = 16 * 1024;
@@ -35,6 +37,8 @@ pub struct PredictOptions {
     pub score_local: bool,
     /// Names under these suffixes are reported as allowed, not scored.
     pub allow: AllowList,
+    /// Scores of recent names (exact: the same rows the model gives), when there is one.
+    pub cache: Option<Arc<ScoreCache>>,
 }
 
 /// Counts of what a run wrote: every input row is exactly one of scored, invalid, allowed,
@@ -144,7 +148,13 @@ pub fn write_block(
         .map(|name| options.scope.apply(name))
         .collect();
     let outputs = model.net().outputs();
-    let probabilities = model.probabilities(&to_score);
+    let probabilities = match &options.cache {
+        Some(cache) => {
+            let to_score: Vec<String> = to_score.iter().map(|n| n.to_string()).collect();
+            cache.probabilities(&to_score, outputs, |names| model.probabilities(names))
+        }
+        None => model.probabilities(&to_score),
+    };
     let mut rows = probabilities.chunks_exact(outputs);
     for (query, local) in queries.iter().zip(&locals) {
         if query.is_empty() {

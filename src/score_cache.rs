@@ -26,6 +26,12 @@ pub struct ScoreCache {
     pub misses: AtomicU64,
 }
 
+impl std::fmt::Debug for ScoreCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ScoreCache({} of {} names)", self.len(), self.half * 2)
+    }
+}
+
 impl ScoreCache {
     /// A cache of at most `capacity` names; `None` for 0 (no cache).
     pub fn new(capacity: usize) -> Option<ScoreCache> {

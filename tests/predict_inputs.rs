@@ -546,3 +546,27 @@ fn models_carry_operating_points_and_predict_gives_three_level_verdicts() {
         assert_eq!(row["verdict"], expected, "{row}");
     }
 }
+
+#[test]
+fn the_name_cache_changes_nothing_in_the_output() {
+    // A log that repeats names across blocks (16,384 names a block), a tiny cache that must
+    // evict, the default cache and none: the same bytes every time.
+    let dir = tempfile::tempdir().unwrap();
+    let mut names = String::new();
+    for i in 0..40_000u32 {
+        let k = (i * 7919) % 97;
+        names.push_str(&format!("n{k}q{}x.com\nwww.site{}.org\n", k % 5, i % 13));
+    }
+    let log = common::write(dir.path(), "names.txt", &names);
+    let log = log.to_str().unwrap();
+    let runs: [&[&str]; 3] = [&["--cache-names", "0"], &["--cache-names", "8"], &[]];
+    let outputs: Vec<String> = runs
+        .iter()
+        .map(|flags| stdout_of(&predict(&[&["--input", log, "--json"], *flags].concat())))
+        .collect();
+    assert_eq!(outputs[0].lines().count(), 80_000);
+    assert_eq!(outputs[0], outputs[1]);
+    assert_eq!(outputs[0], outputs[2]);
+    let refused = predict(&["--cache-names", "2000000", "google.com"]);
+    assert!(!refused.status.success());
+}

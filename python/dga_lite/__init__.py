@@ -12,6 +12,19 @@ or any Arrow string column (pyarrow arrays and chunked arrays, polars Series). S
 in Rust without the GIL; scores equal the `dga-lite` CLI's bit for bit.
 """
 
+import functools
+
 from ._native import Model, ModelError, __version__
 
-__all__ = ["Model", "ModelError", "__version__"]
+__all__ = ["Model", "ModelError", "shared_model", "__version__"]
+
+
+@functools.lru_cache(maxsize=8)
+def shared_model(path=None, **options):
+    """The one Model of this process for these arguments, loaded on first use.
+
+    For code that runs once per task in a long-lived worker (Spark executors' Python
+    workers, multiprocessing pools): the model is loaded and its cache kept once per process,
+    not once per task. Arguments are those of `Model`.
+    """
+    return Model(path, **options)

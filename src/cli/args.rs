@@ -451,7 +451,7 @@ pub struct ServeArgs {
     /// repeats) is answered without the model; the same answer either way. 0: no cache.
     /// Memory: about 320 bytes a name at worst (253-byte names, a binary model), so the
     /// default holds at most about 21 MB; real names take a fraction of that.
-    #[arg(long, value_name = "N", default_value_t = 65_536, value_parser = int_in::<0, { serve::MAX_NAMES }>)]
+    #[arg(long, value_name = "N", default_value_t = 65_536, value_parser = int_in::<0, { dga_lite::score_cache::MAX_CAPACITY }>)]
     pub cache_names: usize,
     #[command(flatten)]
     pub scoring: ScoringArgs,
@@ -533,6 +533,11 @@ pub struct PredictArgs {
     pub threshold: Option<f32>,
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
+    /// Remember the scores of this many recent names, so a name a log repeats is scored
+    /// once; the same output either way. 0: no cache. Memory: about 320 bytes a name at
+    /// worst, so the default holds at most about 21 MB.
+    #[arg(long, value_name = "N", default_value_t = 65_536, value_parser = int_in::<0, { dga_lite::score_cache::MAX_CAPACITY }>)]
+    pub cache_names: usize,
     #[command(flatten)]
     pub common: Common,
 }

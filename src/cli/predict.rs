@@ -39,6 +39,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         scope: args.scoring.scope.scope(),
         score_local: args.scoring.score_local,
         allow,
+        cache: dga_lite::score_cache::ScoreCache::new(args.cache_names).map(std::sync::Arc::new),
     };
     let lines = Terminal::new(false);
     let stdout = io::stdout();
