@@ -282,3 +282,21 @@ def test_scores_equal_the_cli_bit_for_bit(file, tmp_path):
     for ours, theirs in zip(verdicts, cli_verdicts):
         if theirs is not None:
             assert ours == theirs
+
+
+def test_the_readmes_python_examples_print_what_it_says(capsys):
+    """README.md's ```py blocks run, and each `print(...)  # text` prints that text."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```py\n(.*?)```", readme, re.S)
+    assert blocks, "README.md has no ```py example"
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+        printed = capsys.readouterr().out.splitlines()
+        promised = [
+            line.split("#", 1)[1].strip()
+            for line in block.splitlines()
+            if line.startswith("print(") and "#" in line
+        ]
+        assert printed == promised
