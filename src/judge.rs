@@ -5,6 +5,7 @@
 //! depend on what a name is scored with, and the optional cache holds the model's own rows.
 
 use crate::backend::Scorer;
+use crate::model::ModelFile;
 use crate::model::head::dga_scores;
 use crate::public_name::{NotPublic, not_public};
 use crate::scope::{AllowList, Scope};
@@ -71,6 +72,37 @@ impl Judge {
         }
     }
 
+    /// What a normalised name gets before the model: `Ok` with the part of it to score, or
+    /// its outcome (allowed, local) when it is not scored.
+    pub fn before_scoring<'n>(&self, name: &'n str) -> Result<&'n str, Judged<'static>> {
+        if !self.allow.is_empty() && self.allow.allows(name) {
+            return Err(Judged::Allowed);
+        }
+        if !self.score_local
+            && let Some(why) = not_public(name)
+        {
+            return Err(Judged::Local(why));
+        }
+        Ok(self.scope.apply(name))
+    }
+
+    /// The outcome of a scored name from its output row (one probability per output).
+    pub fn scored<'m>(&self, model: &'m ModelFile, row: &[f32]) -> Judged<'m> {
+        // An empty row (never given by a scorer) is no score, not a panic.
+        let score = dga_scores(row, row.len().max(1))
+            .first()
+            .copied()
+            .unwrap_or(f32::NAN);
+        let verdict = self.policy.judge(score);
+        // A family is named only for a name that is not called benign.
+        let family = model.top_family(row).filter(|_| verdict != Verdict::Benign);
+        Judged::Scored {
+            score,
+            verdict,
+            family,
+        }
+    }
+
     /// Judges `names` (`None`: a missing value) in order; `cache` remembers scored rows.
     pub fn judge<'m>(
         &self,
@@ -97,24 +129,14 @@ impl Judge {
                     continue;
                 }
             };
-            if !self.allow.is_empty() && self.allow.allows(&name) {
-                judged.push(Judged::Allowed);
-                continue;
+            match self.before_scoring(&name) {
+                Err(outcome) => judged.push(outcome),
+                Ok(scoped) => {
+                    slots.push(judged.len());
+                    judged.push(Judged::Empty);
+                    to_score.push(scoped.to_string());
+                }
             }
-            if !self.score_local
-                && let Some(why) = not_public(&name)
-            {
-                judged.push(Judged::Local(why));
-                continue;
-            }
-            slots.push(judged.len());
-            judged.push(Judged::Empty);
-            let scoped = self.scope.apply(&name);
-            to_score.push(if scoped.len() == name.len() {
-                name
-            } else {
-                scoped.to_string()
-            });
         }
         let outputs = scorer.net().outputs();
         let rows = match cache {
@@ -123,21 +145,8 @@ impl Judge {
             }
             None => scorer.probabilities(&to_score),
         };
-        let scores = dga_scores(&rows, outputs);
-        for ((slot, row), score) in slots
-            .into_iter()
-            .zip(rows.chunks_exact(outputs))
-            .zip(scores)
-        {
-            let verdict = self.policy.judge(score);
-            let family = scorer
-                .top_family(row)
-                .filter(|_| verdict != Verdict::Benign);
-            judged[slot] = Judged::Scored {
-                score,
-                verdict,
-                family,
-            };
+        for (slot, row) in slots.into_iter().zip(rows.chunks_exact(outputs)) {
+            judged[slot] = self.scored(scorer.model(), row);
         }
         judged
     }

@@ -10,11 +10,10 @@
 
 use crate::backend::Scorer;
 use crate::data::{self, DataError, FeedItem, FeedReader, Format, ReadOptions};
+use crate::judge::{Judge, Judged};
 use crate::progress::Progress;
-use crate::public_name::{NotPublic, not_public};
-use crate::scope::{AllowList, Scope};
 use crate::score_cache::ScoreCache;
-use crate::verdict::{Policy, Verdict};
+use crate::verdict::Verdict;
 use std::io::{self, BufRead, Write};
 use std::sync::Arc;
 
@@ -25,18 +24,11 @@ const SHOWN_ERRORS: u64 = 5;
 
 #[derive(Clone, Debug, Default)]
 pub struct PredictOptions {
-    /// How a score becomes `dga`, `suspicious` or `benign`.
-    pub policy: Policy,
+    /// The rules: verdict policy, scope, allow list, `local` names (see `judge`).
+    pub judge: Judge,
     pub json: bool,
     /// Write only names called DGA (invalid lines go to stderr, counted).
     pub only_dga: bool,
-    /// Score the whole name or its registrable domain.
-    pub scope: Scope,
-    /// Score names that cannot be public (single labels, `.local`, ...) instead of calling
-    /// them `local`.
-    pub score_local: bool,
-    /// Names under these suffixes are reported as allowed, not scored.
-    pub allow: AllowList,
     /// Scores of recent names (exact: the same rows the model gives), when there is one.
     pub cache: Option<Arc<ScoreCache>>,
 }
@@ -130,22 +122,19 @@ pub fn write_block(
     summary: &mut PredictSummary,
     progress: &dyn Progress,
 ) -> io::Result<()> {
-    let allowed = |name: &str| !options.allow.is_empty() && options.allow.allows(name);
-    // Why each query's name cannot be public, decided once per name.
-    let locals: Vec<Option<NotPublic>> = queries
+    // What each query's name gets before the model: the part to score, or allowed / local.
+    let checked: Vec<Option<Result<&str, Judged>>> = queries
         .iter()
-        .map(|q| match &q.name {
-            Ok(name) if !options.score_local => not_public(name),
-            _ => None,
+        .map(|q| {
+            q.name
+                .as_deref()
+                .ok()
+                .map(|n| options.judge.before_scoring(n))
         })
         .collect();
-    let to_score: Vec<&str> = queries
+    let to_score: Vec<&str> = checked
         .iter()
-        .zip(&locals)
-        .filter(|(_, local)| local.is_none())
-        .filter_map(|(q, _)| q.name.as_deref().ok())
-        .filter(|name| !allowed(name))
-        .map(|name| options.scope.apply(name))
+        .filter_map(|c| c.as_ref().and_then(|r| r.as_ref().ok().copied()))
         .collect();
     let outputs = model.net().outputs();
     let probabilities = match &options.cache {
@@ -156,7 +145,7 @@ pub fn write_block(
         None => model.probabilities(&to_score),
     };
     let mut rows = probabilities.chunks_exact(outputs);
-    for (query, local) in queries.iter().zip(&locals) {
+    for (query, check) in queries.iter().zip(&checked) {
         if query.is_empty() {
             summary.empty += 1;
             if options.only_dga {
@@ -173,8 +162,8 @@ pub fn write_block(
             }
             continue;
         }
-        match &query.name {
-            Ok(name) if allowed(name) => {
+        match (&query.name, check) {
+            (Ok(name), Some(Err(Judged::Allowed))) => {
                 summary.allowed += 1;
                 if options.only_dga {
                     continue;
@@ -189,12 +178,12 @@ pub fn write_block(
                     }
                 }
             }
-            Ok(name) if local.is_some() => {
+            (Ok(name), Some(Err(Judged::Local(why)))) => {
                 summary.local += 1;
                 if options.only_dga {
                     continue;
                 }
-                let why = local.map_or("", |w| w.reason());
+                let why = why.reason();
                 if options.json {
                     let obj = serde_json::json!({"domain": name, "local": why, "dga": false});
                     writeln!(out, "{}", with_context(obj, query))?;
@@ -205,12 +194,21 @@ pub fn write_block(
                     }
                 }
             }
-            Ok(name) => {
+            (Ok(name), check) => {
+                // `before_scoring` gave the part of the name to score.
+                let scored = match check {
+                    Some(Ok(scored)) => *scored,
+                    _ => name.as_str(),
+                };
                 let row = rows.next().expect("one row per scored name");
-                let score = crate::model::head::dga_scores(row, outputs)[0];
-                let verdict = options.policy.judge(score);
-                // A family is named only for a name that is not called benign.
-                let family = model.top_family(row).filter(|_| verdict != Verdict::Benign);
+                let Judged::Scored {
+                    score,
+                    verdict,
+                    family,
+                } = options.judge.scored(model.model(), row)
+                else {
+                    unreachable!("a scored row is judged Scored")
+                };
                 let dga = verdict == Verdict::Dga;
                 summary.scored += 1;
                 summary.flagged += u64::from(dga);
@@ -224,7 +222,6 @@ pub fn write_block(
                         "dga": dga,
                         "verdict": verdict.name(),
                     });
-                    let scored = options.scope.apply(name);
                     if scored != name {
                         obj["scored"] = scored.into();
                     }
@@ -245,7 +242,7 @@ pub fn write_block(
                     }
                 }
             }
-            Err(reason) => {
+            (Err(reason), _) => {
                 summary.invalid += 1;
                 if options.only_dga {
                     if summary.invalid <= SHOWN_ERRORS {

@@ -25,7 +25,10 @@ const NAMES: [&str; 10] = [
 /// `predict`'s JSON lines for NAMES: (word, score) per name.
 fn predicted(scorer: &Scorer) -> Vec<(String, f32)> {
     let options = PredictOptions {
-        policy: Policy::for_model(scorer, None),
+        judge: Judge {
+            policy: Policy::for_model(scorer, None),
+            ..Judge::default()
+        },
         json: true,
         ..PredictOptions::default()
     };

@@ -33,12 +33,14 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         eprintln!("allow list: skipped entry {line}: {why}");
     }
     let options = PredictOptions {
-        policy: dga_lite::verdict::Policy::for_model(&model, threshold),
+        judge: dga_lite::judge::Judge {
+            policy: dga_lite::verdict::Policy::for_model(&model, threshold),
+            scope: args.scoring.scope.scope(),
+            score_local: args.scoring.score_local,
+            allow,
+        },
         json: args.json,
         only_dga: args.only_dga,
-        scope: args.scoring.scope.scope(),
-        score_local: args.scoring.score_local,
-        allow,
         cache: dga_lite::score_cache::ScoreCache::new(args.cache_names).map(std::sync::Arc::new),
     };
     let lines = Terminal::new(false);

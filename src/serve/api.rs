@@ -4,6 +4,7 @@
 use super::App;
 use super::batcher::BatchError;
 use crate::data::normalize_name;
+use crate::judge::Judged;
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
@@ -235,65 +236,67 @@ async fn score_results(
     items: Vec<Result<String, String>>,
     raw: Vec<String>,
 ) -> Result<Vec<Value>, ApiError> {
-    // Why each name cannot be public, decided once per name.
-    let locals: Vec<Option<crate::public_name::NotPublic>> = items
+    // The rules every command applies (`judge`): what is scored, and the verdicts.
+    let judge = crate::judge::Judge {
+        policy: crate::verdict::Policy::for_model(&app.model, None),
+        scope: app.config.scope,
+        score_local: app.config.score_local,
+        ..crate::judge::Judge::default()
+    };
+    let checked: Vec<Option<Result<&str, Judged>>> = items
         .iter()
-        .map(|item| match item {
-            Ok(name) if !app.config.score_local => crate::public_name::not_public(name),
-            _ => None,
-        })
+        .map(|item| item.as_deref().ok().map(|name| judge.before_scoring(name)))
         .collect();
-    let valid: Vec<String> = items
+    let valid: Vec<String> = checked
         .iter()
-        .zip(&locals)
-        .filter(|(_, local)| local.is_none())
-        .filter_map(|(i, _)| i.as_ref().ok())
-        .map(|name| app.config.scope.apply(name).to_string())
+        .filter_map(|c| c.as_ref().and_then(|r| r.as_ref().ok()))
+        .map(|scored| scored.to_string())
         .collect();
     let count = valid.len() as u64;
     let outputs = app.model.net().outputs();
     let probabilities = app.batcher.probabilities(valid, outputs).await?;
     let mut rows = probabilities.chunks_exact(outputs);
     app.metrics.names_scored.fetch_add(count, Ordering::Relaxed);
-    let policy = crate::verdict::Policy::for_model(&app.model, None);
     Ok(items
-        .into_iter()
+        .iter()
         .zip(raw)
-        .zip(locals)
-        .map(|((item, raw), local)| match item {
-            Ok(name) => {
-                if let Some(why) = local {
-                    return json!({"domain": name, "local": why.reason(), "dga": false});
-                }
+        .zip(checked)
+        .map(|((item, raw), check)| match (item, check) {
+            (Ok(name), Some(Err(Judged::Local(why)))) => {
+                json!({"domain": name, "local": why.reason(), "dga": false})
+            }
+            (Ok(name), check) => {
+                let scored = match check {
+                    Some(Ok(scored)) => scored,
+                    _ => name.as_str(),
+                };
                 let row = rows.next().unwrap_or(&[]);
-                let score = crate::model::head::dga_scores(row, outputs)
-                    .first()
-                    .copied()
-                    .unwrap_or(f32::NAN);
-                let verdict = policy.judge(score);
+                let Judged::Scored {
+                    score,
+                    verdict,
+                    family,
+                } = judge.scored(&app.model, row)
+                else {
+                    unreachable!("a scored row is judged Scored")
+                };
                 let mut result = json!({
                     "domain": name,
                     "score": score,
                     "dga": verdict == crate::verdict::Verdict::Dga,
                     "verdict": verdict.name(),
                 });
-                let scored = app.config.scope.apply(&name);
                 if scored != name {
                     result["scored"] = scored.into();
                 }
                 // Multiclass models also name the most probable DGA family, for a name not
                 // called benign.
-                if let Some((family, p)) = app
-                    .model
-                    .top_family(row)
-                    .filter(|_| verdict != crate::verdict::Verdict::Benign)
-                {
+                if let Some((family, p)) = family {
                     result["family"] = family.into();
                     result["family_probability"] = p.into();
                 }
                 result
             }
-            Err(reason) => json!({"domain": raw, "error": reason}),
+            (Err(reason), _) => json!({"domain": raw, "error": reason}),
         })
         .collect())
 }
