@@ -46,15 +46,20 @@ pub fn evaluate(
     options: &EvalOptions,
 ) -> Evaluation {
     let threshold = options.threshold;
-    let local: Vec<bool> = samples
+    // The rules every command applies (`judge`): which names are local, what part is scored.
+    let judge = crate::judge::Judge {
+        scope: options.scope,
+        score_local: options.score_local,
+        ..crate::judge::Judge::default()
+    };
+    let checked: Vec<Result<&str, _>> = samples
         .iter()
-        .map(|s| !options.score_local && crate::public_name::not_public(&s.name).is_some())
+        .map(|s| judge.before_scoring(&s.name))
         .collect();
-    let names: Vec<&str> = samples
+    let local: Vec<bool> = checked.iter().map(Result::is_err).collect();
+    let names: Vec<&str> = checked
         .iter()
-        .zip(&local)
-        .filter(|(_, local)| !**local)
-        .map(|(s, _)| options.scope.apply(&s.name))
+        .filter_map(|c| c.as_ref().ok().copied())
         .collect();
     let positive: Vec<bool> = samples.iter().map(|s| s.class == Class::Dga).collect();
     let families: Vec<Option<&str>> = samples.iter().map(|s| s.family.as_deref()).collect();
