@@ -94,6 +94,15 @@ def test_every_input_type_gives_the_same_scores(model):
         assert same_bits(model.score(names), expected), kind
 
 
+def test_polars_series_through_the_arrow_stream(model):
+    pl = pytest.importorskip("polars", reason="polars is not installed (pip install polars)")
+    valid = [n for n, v in zip(NAMES, VERDICTS) if v != "empty"]
+    expected = model.score(valid)
+    assert same_bits(model.score(pl.Series(valid)), expected)
+    assert same_bits(model.score(pl.Series(["pad"] + valid)[1:]), expected)
+    assert model.verdict(pl.Series(["google.com", None])) == ["benign", "empty"]
+
+
 def test_missing_values_in_every_container(model):
     pa = pytest.importorskip("pyarrow")
     pd = pytest.importorskip("pandas")
