@@ -55,7 +55,6 @@ if tool == "dgaintel":
     scores = list(get_prob(names, raw=True))
 else:
     from importlib import resources
-    import numpy as np
     import dgad.models
     from dgad.classification import TCNClassifier
     from dgad.data_model import get_all_padded_token_vectors, get_all_subdomains

@@ -6,7 +6,7 @@
 
 use crate::backend::Scorer;
 use crate::model::ModelFile;
-use crate::model::head::dga_scores;
+use crate::model::head::dga_score;
 use crate::public_name::{NotPublic, not_public};
 use crate::scope::{AllowList, Scope};
 use crate::score_cache::ScoreCache;
@@ -88,11 +88,7 @@ impl Judge {
 
     /// The outcome of a scored name from its output row (one probability per output).
     pub fn scored<'m>(&self, model: &'m ModelFile, row: &[f32]) -> Judged<'m> {
-        // An empty row (never given by a scorer) is no score, not a panic.
-        let score = dga_scores(row, row.len().max(1))
-            .first()
-            .copied()
-            .unwrap_or(f32::NAN);
+        let score = dga_score(row);
         let verdict = self.policy.judge(score);
         // A family is named only for a name that is not called benign.
         let family = model.top_family(row).filter(|_| verdict != Verdict::Benign);
@@ -132,9 +128,13 @@ impl Judge {
             match self.before_scoring(&name) {
                 Err(outcome) => judged.push(outcome),
                 Ok(scoped) => {
+                    // The scope is a suffix of the name: keep it in the name's own buffer.
+                    let prefix = name.len() - scoped.len();
+                    let mut name = name;
+                    name.drain(..prefix);
                     slots.push(judged.len());
                     judged.push(Judged::Empty);
-                    to_score.push(scoped.to_string());
+                    to_score.push(name);
                 }
             }
         }

@@ -190,11 +190,8 @@ impl Model {
         let judge = Judge {
             policy: Policy::for_model(&model, threshold),
             scope,
-            ..Judge::default()
-        };
-        let judge = Judge {
             score_local,
-            ..judge
+            ..Judge::default()
         };
         Ok(Model {
             scorer: Scorer::cpu(model),

@@ -78,9 +78,15 @@ pub fn dga_scores(probabilities: &[f32], outputs: usize) -> Vec<f32> {
     if outputs == 1 {
         probabilities.to_vec()
     } else {
-        probabilities
-            .chunks_exact(outputs)
-            .map(|row| row[1..].iter().sum::<f32>().min(1.0))
-            .collect()
+        probabilities.chunks_exact(outputs).map(dga_score).collect()
+    }
+}
+
+/// `dga_scores` of one row (NaN for an empty row).
+pub fn dga_score(row: &[f32]) -> f32 {
+    match row {
+        [] => f32::NAN,
+        [p] => *p,
+        [_, dga @ ..] => dga.iter().sum::<f32>().min(1.0),
     }
 }
