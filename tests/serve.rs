@@ -828,6 +828,8 @@ fn requests_that_wait_past_the_queue_timeout_get_503_with_retry_after() {
         max_body_bytes: 4 << 20,
         max_batch: 50_000,
         queue_timeout: Duration::from_millis(10),
+        // One scoring thread, so the large request holds it.
+        scoring_threads: 1,
         ..test_config()
     });
     let addr = server.addr;
@@ -876,6 +878,53 @@ fn requests_that_wait_past_the_queue_timeout_get_503_with_retry_after() {
         assert!(answer.contains("queue timeout"), "{answer}");
     }
     assert!(metric(addr, "dga_lite_queue_expired_total") >= 1.0);
+}
+
+#[test]
+fn a_second_scoring_thread_answers_small_requests_while_a_bulk_one_is_scored() {
+    let server = start(ServeConfig {
+        max_names: 50_000,
+        max_body_bytes: 4 << 20,
+        max_batch: 50_000,
+        scoring_threads: 2,
+        ..test_config()
+    });
+    let addr = server.addr;
+    let names: Vec<String> = (0..50_000)
+        .map(|i| format!("z{i}kqwhjvbnrtplm.biz"))
+        .collect();
+    let body = serde_json::json!({ "domains": names }).to_string();
+    let big = std::thread::spawn(move || {
+        let reply = request(
+            addr,
+            "POST",
+            "/v1/score",
+            Some("application/json"),
+            body.as_bytes(),
+        );
+        (reply.status, std::time::Instant::now())
+    });
+    wait_until_queued(addr, 50_000);
+    // The bulk request holds one thread (hundreds of milliseconds); the other scores this.
+    let reply = request(addr, "GET", "/v1/score?domain=google.com", None, b"");
+    let small_done = std::time::Instant::now();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let score = reply.json()["results"][0]["score"].as_f64().unwrap() as f32;
+    assert_eq!(score, direct(&["google.com"])[0]);
+    let (status, big_done) = big.join().unwrap();
+    assert_eq!(status, 200);
+    assert!(small_done < big_done, "the one-name request waited for the bulk one");
+}
+
+#[test]
+fn scoring_threads_out_of_range_are_refused() {
+    let config = ServeConfig {
+        scoring_threads: dga_lite::serve::MAX_SCORING_THREADS + 1,
+        ..ServeConfig::default()
+    };
+    let error = config.check().unwrap_err().to_string();
+    assert!(error.contains("scoring_threads"), "{error}");
+    assert!(ServeConfig::default().check().is_ok());
 }
 
 #[test]

@@ -1,10 +1,12 @@
-//! Dynamic batching: names from concurrent requests are scored together, in rounds (a request
-//! of a few names that finds the scorer idle is scored inline instead, see `INLINE_NAMES`). A round
-//! takes every waiting request of up to `max_batch` names (small requests), and when it found
-//! others queued (the server is under concurrent load) it waits up to `wait` (about a
-//! millisecond) for more; a lone request is scored at once. While a round is scored, new
-//! requests queue up, so rounds grow with load by themselves. Scoring runs on the blocking
-//! pool, off the I/O threads.
+//! Dynamic batching: names from concurrent requests are scored together, in rounds, by
+//! scoring threads of their own (as many as `--threads`, off the I/O threads). A
+//! thread takes every waiting request of up to `max_batch` names (small requests) as one
+//! round, scores it, answers, and takes the next: while it scores, new requests queue up, so
+//! rounds grow with load by themselves and no timer holds a round open. A request of a few
+//! names that finds nothing waiting is scored inline instead, on its own task
+//! (`INLINE_NAMES`): waking a thread costs more than scoring a few names. Groups matter for
+//! the LSTM: each step reads the recurrent weights once per block of rows, so one name alone
+//! costs about twice what it costs in a group of four to six.
 //!
 //! A request larger than `max_batch` is scored in pieces, one piece per round beside the
 //! small requests (a short piece when small ones are waiting), so one bulk client neither
@@ -21,11 +23,10 @@ use super::metrics::Metrics;
 use crate::backend::Scorer;
 use crate::score_cache::ScoreCache;
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 
 /// Requests of at most this many names are never refused for the names queued ahead of them.
 const SMALL_REQUEST: usize = 64;
@@ -57,7 +58,8 @@ pub enum BatchError {
 #[derive(Clone, Debug)]
 pub struct BatcherConfig {
     pub max_batch: usize,
-    pub wait: Duration,
+    /// Scoring threads (0: one per thread of the rayon pool).
+    pub threads: usize,
     /// Requests allowed to wait.
     pub queue: usize,
     /// Names allowed to wait, over all requests.
@@ -69,22 +71,63 @@ pub struct BatcherConfig {
 
 #[derive(Clone)]
 pub struct Batcher {
-    jobs: mpsc::Sender<Job>,
-    queued_names: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+    /// Ends the scoring threads once the last clone is gone.
+    _close: Arc<CloseOnDrop>,
     max_queued_names: usize,
-    model: Arc<Scorer>,
-    /// Requests scored inline right now (see `probabilities`).
-    inline: Arc<AtomicUsize>,
+    /// Requests being scored now, inline or queued (see `score`).
+    in_flight: Arc<AtomicUsize>,
     /// Scores of recently asked names (`None`: no cache).
     cache: Option<Arc<ScoreCache>>,
 }
 
+/// What the scoring threads and the requests share: the waiting requests, and the signal that
+/// wakes an idle scoring thread.
+struct Shared {
+    state: Mutex<State>,
+    ready: Condvar,
+    config: BatcherConfig,
+    metrics: Arc<Metrics>,
+    model: Arc<Scorer>,
+    queued_names: AtomicUsize,
+}
+
+struct State {
+    waiting: Waiting,
+    /// No more requests will come (every `Batcher` is gone): the threads end.
+    closed: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A scoring thread never panics while holding the lock (scoring runs outside it), but
+        // a poisoned lock must not take the service down with it either.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Gives a finished or dropped job's names back to the queue's budget.
+    fn release(&self, job: &Job) {
+        self.queued_names
+            .fetch_sub(job.names.len(), Ordering::Relaxed);
+    }
+}
+
+/// Closes the queue when the last `Batcher` clone is dropped, so the threads end.
+struct CloseOnDrop(Arc<Shared>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.ready.notify_all();
+    }
+}
+
 /// Requests of at most this many names are scored inline, on the connection's own task, when
-/// nothing waits for the batcher: a round trip through the batching task and the blocking
-/// pool costs far more than scoring a few names.
+/// no other request is being scored (one client asking in turn): a round trip through a
+/// scoring thread costs more than scoring a few names. Under concurrent load they queue
+/// instead, so they share rounds and the I/O threads stay free for parsing (measured: inline
+/// scoring under load costs the service a third of its rate, BENCHMARKS.md).
 const INLINE_NAMES: usize = 8;
-/// Requests scored inline at once; more go through the batcher, where they share rounds.
-const INLINE_AT_ONCE: usize = 2;
 
 /// The requests the batching task holds: small ones in arrival order, and large ones being
 /// scored piece by piece.
@@ -119,23 +162,41 @@ impl Waiting {
 }
 
 impl Batcher {
-    /// Starts the batching task on the current tokio runtime.
+    /// Starts the scoring threads.
     pub fn start(model: Arc<Scorer>, config: BatcherConfig, metrics: Arc<Metrics>) -> Batcher {
-        let (jobs, rx) = mpsc::channel::<Job>(config.queue.max(1));
-        let queued_names = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(run(
-            model.clone(),
-            config.clone(),
+        let threads = match config.threads {
+            0 => rayon::current_num_threads().max(1),
+            n => n,
+        };
+        let max_batch = config.max_batch.max(1);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                waiting: Waiting {
+                    small: VecDeque::new(),
+                    large: VecDeque::new(),
+                    max_batch,
+                    small_names: 0,
+                },
+                closed: false,
+            }),
+            ready: Condvar::new(),
+            config: config.clone(),
             metrics,
-            rx,
-            queued_names.clone(),
-        ));
-        Batcher {
-            jobs,
-            queued_names,
-            max_queued_names: config.max_queued_names.max(1),
             model,
-            inline: Arc::new(AtomicUsize::new(0)),
+            queued_names: AtomicUsize::new(0),
+        });
+        for i in 0..threads {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("dga-lite-scorer-{i}"))
+                .spawn(move || score_rounds(&shared))
+                .expect("cannot start a scoring thread");
+        }
+        Batcher {
+            _close: Arc::new(CloseOnDrop(shared.clone())),
+            shared,
+            max_queued_names: config.max_queued_names.max(1),
+            in_flight: Arc::new(AtomicUsize::new(0)),
             cache: ScoreCache::new(config.cache_names).map(Arc::new),
         }
     }
@@ -147,7 +208,7 @@ impl Batcher {
 
     /// Names waiting for the scorer or being scored now (requests scored inline not counted).
     pub fn queued_names(&self) -> usize {
-        self.queued_names.load(Ordering::Relaxed)
+        self.shared.queued_names.load(Ordering::Relaxed)
     }
 
     /// Output probabilities of normalised names (`[n, outputs]` row-major, see
@@ -179,25 +240,21 @@ impl Batcher {
         }
         let count = names.len();
         let expected = count * outputs;
-        if count <= INLINE_NAMES
-            && self.queued_names.load(Ordering::Relaxed) == 0
-            && let Some(_slot) = InlineSlot::take(&self.inline)
-        {
-            // The scorer is idle: score here. Scores do not depend on what a name is
-            // batched with, so the answer is the same either way.
-            return Ok(self.model.probabilities(&names));
+        let in_flight = InFlight::enter(&self.in_flight);
+        if count <= INLINE_NAMES && in_flight.alone {
+            // The only request being scored: score here. Scores do not depend on what a
+            // name is batched with, so the answer is the same either way.
+            return Ok(self.shared.model.probabilities(&names));
         }
+        let queued_names = &self.shared.queued_names;
         // Reserve room for the names, or refuse: the queue's memory stays bounded. Small
         // requests are always let in (the request bound caps them), so a flood of large
         // batches cannot lock out one-name clients.
-        let reserved =
-            self.queued_names
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
-                    let fits = queued + count <= self.max_queued_names
-                        || queued == 0
-                        || count <= SMALL_REQUEST;
-                    fits.then_some(queued + count)
-                });
+        let reserved = queued_names.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
+            let fits =
+                queued + count <= self.max_queued_names || queued == 0 || count <= SMALL_REQUEST;
+            fits.then_some(queued + count)
+        });
         if reserved.is_err() {
             return Err(BatchError::Busy);
         }
@@ -209,13 +266,23 @@ impl Batcher {
             rows: Vec::new(),
             done: 0,
         };
-        if let Err(e) = self.jobs.try_send(job) {
-            self.queued_names.fetch_sub(count, Ordering::Relaxed);
-            return Err(match e {
-                mpsc::error::TrySendError::Full(_) => BatchError::Busy,
-                mpsc::error::TrySendError::Closed(_) => BatchError::Closed,
-            });
+        {
+            let mut state = self.shared.lock();
+            let refused = if state.closed {
+                Some(BatchError::Closed)
+            } else if state.waiting.len() >= self.shared.config.queue.max(1) {
+                Some(BatchError::Busy)
+            } else {
+                None
+            };
+            if let Some(why) = refused {
+                drop(state);
+                queued_names.fetch_sub(count, Ordering::Relaxed);
+                return Err(why);
+            }
+            state.waiting.push(job);
         }
+        self.shared.ready.notify_one();
         let scores = answer.await.map_err(|_| BatchError::Closed)??;
         if scores.len() == expected {
             Ok(scores)
@@ -225,96 +292,62 @@ impl Batcher {
     }
 }
 
-/// One of the `INLINE_AT_ONCE` places for inline scoring, given back when dropped.
-struct InlineSlot<'a>(&'a AtomicUsize);
+/// A request inside `Batcher::score`, counted while it lasts.
+struct InFlight<'a> {
+    count: &'a AtomicUsize,
+    /// No other request was being scored when this one came.
+    alone: bool,
+}
 
-impl<'a> InlineSlot<'a> {
-    fn take(count: &'a AtomicUsize) -> Option<InlineSlot<'a>> {
-        count
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
-                (n < INLINE_AT_ONCE).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| InlineSlot(count))
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a AtomicUsize) -> InFlight<'a> {
+        let before = count.fetch_add(1, Ordering::AcqRel);
+        InFlight {
+            count,
+            alone: before == 0,
+        }
     }
 }
 
-impl Drop for InlineSlot<'_> {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.count.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-/// The batching task: gathers requests, drops dead ones, scores a round, answers.
-async fn run(
-    model: Arc<Scorer>,
-    config: BatcherConfig,
-    metrics: Arc<Metrics>,
-    mut rx: mpsc::Receiver<Job>,
-    queued_names: Arc<AtomicUsize>,
-) {
-    let max_batch = config.max_batch.max(1);
-    let mut waiting = Waiting {
-        small: VecDeque::new(),
-        large: VecDeque::new(),
-        max_batch,
-        small_names: 0,
-    };
-    // Gives a finished or dropped job's names back to the queue's budget.
-    let release = |job: &Job| {
-        queued_names.fetch_sub(job.names.len(), Ordering::Relaxed);
-    };
+/// One scoring thread: takes a round of waiting requests, scores it, answers, and again,
+/// until the service closes.
+fn score_rounds(shared: &Shared) {
+    let release = |job: &Job| shared.release(job);
     loop {
-        if waiting.len() == 0 {
-            match rx.recv().await {
-                Some(job) => waiting.push(job),
-                None => return,
-            }
-        }
-        // Everything already queued (within the request bound), then, under concurrent
-        // load, a short wait for more small requests to fill the round.
-        let before = waiting.len();
-        while waiting.len() < config.queue.max(1) {
-            match rx.try_recv() {
-                Ok(job) => waiting.push(job),
-                Err(_) => break,
-            }
-        }
-        if waiting.len() > 1 && waiting.len() > before {
-            let deadline = Instant::now() + config.wait;
-            while waiting.small_names < max_batch && waiting.len() < config.queue.max(1) {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(job)) => waiting.push(job),
-                    _ => break,
+        let (small, large, piece) = {
+            let mut state = shared.lock();
+            loop {
+                drop_dead_jobs(
+                    &mut state.waiting,
+                    shared.config.queue_timeout,
+                    &shared.metrics,
+                    &release,
+                );
+                if state.waiting.len() > 0 {
+                    break take_round(&mut state.waiting);
                 }
+                if state.closed {
+                    return;
+                }
+                state = shared.ready.wait(state).unwrap_or_else(|e| e.into_inner());
             }
-        }
-        drop_dead_jobs(&mut waiting, config.queue_timeout, &metrics, &release);
-        if waiting.len() == 0 {
-            continue;
-        }
-
-        // The round: small requests in arrival order up to max_batch names, and a piece of
-        // the oldest large request (short when small requests share the round).
-        let mut small = Vec::new();
-        let mut names = 0;
-        while let Some(job) = waiting.small.front() {
-            if names > 0 && names + job.names.len() > max_batch {
-                break;
-            }
-            names += job.names.len();
-            small.extend(waiting.pop_small());
-        }
-        let large = waiting.large.pop_front();
-        let piece = if small.is_empty() {
-            max_batch
-        } else {
-            SHORT_PIECE.min(max_batch)
         };
-        let model = model.clone();
-        let scored =
-            tokio::task::spawn_blocking(move || score_round(&model, small, large, piece)).await;
-        let Ok((small, large)) = scored else { continue };
+        let in_round = small.iter().chain(&large).map(|j| j.names.len()).sum();
+        // A panic while scoring (a bug) must not take the thread with it: the round's
+        // requests are dropped, so their clients get 503, and the thread goes on.
+        let scored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            score_round(&shared.model, small, large, piece)
+        }));
+        let Ok((small, large)) = scored else {
+            shared.queued_names.fetch_sub(in_round, Ordering::Relaxed);
+            continue;
+        };
         for job in small {
             release(&job);
             // The requester may have gone meanwhile: nothing to do then.
@@ -326,10 +359,32 @@ async fn run(
                 let _ = job.reply.send(Ok(job.rows));
             } else {
                 // Back to the front: it keeps its turn among the large requests.
-                waiting.large.push_front(job);
+                shared.lock().waiting.large.push_front(job);
+                shared.ready.notify_one();
             }
         }
     }
+}
+
+/// The next round: small requests in arrival order up to `max_batch` names, and a piece of
+/// the oldest large request (short when small requests share the round).
+fn take_round(waiting: &mut Waiting) -> (Vec<Job>, Option<Job>, usize) {
+    let mut small = Vec::new();
+    let mut names = 0;
+    while let Some(job) = waiting.small.front() {
+        if names > 0 && names + job.names.len() > waiting.max_batch {
+            break;
+        }
+        names += job.names.len();
+        small.extend(waiting.pop_small());
+    }
+    let large = waiting.large.pop_front();
+    let piece = if small.is_empty() {
+        waiting.max_batch
+    } else {
+        SHORT_PIECE.min(waiting.max_batch)
+    };
+    (small, large, piece)
 }
 
 /// Drops jobs whose client has gone and answers those that waited too long for their

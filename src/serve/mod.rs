@@ -31,6 +31,8 @@ use crate::score_cache::MAX_CAPACITY as MAX_CACHE;
 pub const MAX_BODY_BYTES: usize = 256 << 20;
 pub const MAX_CONNECTIONS: usize = 65_536;
 pub const MAX_TIMEOUT_S: usize = 3600;
+/// Each scoring thread is an OS thread: a few per core is already more than helps.
+pub const MAX_SCORING_THREADS: usize = 1024;
 
 /// Limits and timings of the service.
 #[derive(Clone, Debug)]
@@ -50,8 +52,9 @@ pub struct ServeConfig {
     pub max_connections_per_client: usize,
     /// How long a request may wait for the scorer before it is answered 503.
     pub queue_timeout: Duration,
-    /// How long a batch stays open for more requests.
-    pub batch_wait: Duration,
+    /// Threads that score the queued requests in rounds (0: one per thread of the rayon
+    /// pool, which `--threads` sizes).
+    pub scoring_threads: usize,
     pub max_batch: usize,
     /// Requests allowed to wait for the batcher before answering 429.
     pub queue: usize,
@@ -76,7 +79,7 @@ impl Default for ServeConfig {
             max_connections: 512,
             max_connections_per_client: 128,
             queue_timeout: Duration::from_secs(2),
-            batch_wait: Duration::from_millis(1),
+            scoring_threads: 0,
             max_batch: 4096,
             queue: 1024,
             drain_timeout: Duration::from_secs(10),
@@ -102,6 +105,12 @@ impl ServeConfig {
             ("max_batch", self.max_batch, MAX_NAMES),
             ("queue", self.queue, MAX_CONNECTIONS),
         ];
+        if self.scoring_threads > MAX_SCORING_THREADS {
+            return Err(ConfigError(format!(
+                "scoring_threads is {}; it must be 0 (one per --threads) to {MAX_SCORING_THREADS}",
+                self.scoring_threads
+            )));
+        }
         if self.cache_names > MAX_CACHE {
             return Err(ConfigError(format!(
                 "cache_names is {}; it must be 0 (no cache) to {MAX_CACHE}",
@@ -121,11 +130,10 @@ impl ServeConfig {
             ("body_timeout", self.body_timeout),
             ("idle_timeout", self.idle_timeout),
             ("queue_timeout", self.queue_timeout),
-            ("batch_wait", self.batch_wait),
             ("drain_timeout", self.drain_timeout),
         ];
         for (name, value) in times {
-            if value > longest || (value.is_zero() && name != "batch_wait") {
+            if value > longest || value.is_zero() {
                 return Err(ConfigError(format!(
                     "{name} is {value:?}; it must be above zero and at most {MAX_TIMEOUT_S} s"
                 )));
@@ -263,7 +271,7 @@ pub async fn serve(
         model.clone(),
         batcher::BatcherConfig {
             max_batch: config.max_batch,
-            wait: config.batch_wait,
+            threads: config.scoring_threads,
             queue: config.queue,
             max_queued_names: config.max_queued_names(),
             queue_timeout: config.queue_timeout,
