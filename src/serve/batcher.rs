@@ -21,6 +21,7 @@
 
 use super::metrics::Metrics;
 use crate::backend::Scorer;
+use crate::model::file::Net;
 use crate::score_cache::ScoreCache;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -77,6 +78,8 @@ pub struct Batcher {
     max_queued_names: usize,
     /// Requests being scored now, inline or queued (see `score`).
     in_flight: Arc<AtomicUsize>,
+    /// Score every small request inline (see `INLINE_NAMES`).
+    inline_always: bool,
     /// Scores of recently asked names (`None`: no cache).
     cache: Option<Arc<ScoreCache>>,
 }
@@ -124,9 +127,11 @@ impl Drop for CloseOnDrop {
 
 /// Requests of at most this many names are scored inline, on the connection's own task, when
 /// no other request is being scored (one client asking in turn): a round trip through a
-/// scoring thread costs more than scoring a few names. Under concurrent load they queue
-/// instead, so they share rounds and the I/O threads stay free for parsing (measured: inline
-/// scoring under load costs the service a third of its rate, BENCHMARKS.md).
+/// scoring thread costs more than scoring a few names. Under concurrent load the LSTM's
+/// queue instead, so they share rounds (a name alone costs the LSTM about twice what it
+/// costs in a group) and the I/O threads stay free for parsing; the CNN's are always scored
+/// inline (well under a microsecond a name, less than any hand-off). Measured both ways in
+/// BENCHMARKS.md.
 const INLINE_NAMES: usize = 8;
 
 /// The requests the batching task holds: small ones in arrival order, and large ones being
@@ -169,6 +174,7 @@ impl Batcher {
             n => n,
         };
         let max_batch = config.max_batch.max(1);
+        let inline_always = matches!(model.net(), Net::SnowmanCnn(_));
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 waiting: Waiting {
@@ -197,6 +203,7 @@ impl Batcher {
             shared,
             max_queued_names: config.max_queued_names.max(1),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            inline_always,
             cache: ScoreCache::new(config.cache_names).map(Arc::new),
         }
     }
@@ -241,9 +248,9 @@ impl Batcher {
         let count = names.len();
         let expected = count * outputs;
         let in_flight = InFlight::enter(&self.in_flight);
-        if count <= INLINE_NAMES && in_flight.alone {
-            // The only request being scored: score here. Scores do not depend on what a
-            // name is batched with, so the answer is the same either way.
+        if count <= INLINE_NAMES && (in_flight.alone || self.inline_always) {
+            // Score here. Scores do not depend on what a name is batched with, so the
+            // answer is the same either way.
             return Ok(self.shared.model.probabilities(&names));
         }
         let queued_names = &self.shared.queued_names;
