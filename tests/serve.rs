@@ -913,7 +913,10 @@ fn a_second_scoring_thread_answers_small_requests_while_a_bulk_one_is_scored() {
     assert_eq!(score, direct(&["google.com"])[0]);
     let (status, big_done) = big.join().unwrap();
     assert_eq!(status, 200);
-    assert!(small_done < big_done, "the one-name request waited for the bulk one");
+    assert!(
+        small_done < big_done,
+        "the one-name request waited for the bulk one"
+    );
 }
 
 #[test]

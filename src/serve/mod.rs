@@ -1,6 +1,7 @@
 //! `dga-lite serve`: the scoring service. axum routes requests; connections are served with
 //! hyper directly so header-read timeouts, the connection limit and graceful shutdown are ours
-//! to set. Scoring goes through the dynamic batcher, on the blocking pool.
+//! to set. Scoring goes through the dynamic batcher (`batcher.rs`), on scoring threads of its
+//! own.
 
 pub mod api;
 pub mod batcher;
