@@ -3,7 +3,7 @@
     >>> import dga_lite
     >>> model = dga_lite.Model()              # the embedded default model
     >>> model.score(["google.com", "xjwqkdpqoe.net"])
-    array([0.001395, 0.998865], dtype=float32)
+    array([3.6690527e-04, 9.9867475e-01], dtype=float32)
     >>> model.verdict(["google.com", "xjwqkdpqoe.net", "printer.local"])
     ['benign', 'suspicious', 'local']
 
