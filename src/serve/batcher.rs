@@ -3,10 +3,10 @@
 //! thread takes every waiting request of up to `max_batch` names (small requests) as one
 //! round, scores it, answers, and takes the next: while it scores, new requests queue up, so
 //! rounds grow with load by themselves and no timer holds a round open. A request of a few
-//! names that finds nothing waiting is scored inline instead, on its own task
-//! (`INLINE_NAMES`): waking a thread costs more than scoring a few names. Groups matter for
-//! the LSTM: each step reads the recurrent weights once per block of rows, so one name alone
-//! costs about twice what it costs in a group of four to six.
+//! names that is the only one being scored (always, for the CNN) is scored inline instead, on
+//! its own task (`INLINE_NAMES`): waking a thread costs more than scoring a few names. Groups
+//! matter for the LSTM: each step reads the recurrent weights once per block of rows, so one
+//! name alone costs 2-3 times what it costs in a group of four to six.
 //!
 //! A request larger than `max_batch` is scored in pieces, one piece per round beside the
 //! small requests (a short piece when small ones are waiting), so one bulk client neither
@@ -128,7 +128,7 @@ impl Drop for CloseOnDrop {
 /// Requests of at most this many names are scored inline, on the connection's own task, when
 /// no other request is being scored (one client asking in turn): a round trip through a
 /// scoring thread costs more than scoring a few names. Under concurrent load the LSTM's
-/// queue instead, so they share rounds (a name alone costs the LSTM about twice what it
+/// queue instead, so they share rounds (a name alone costs the LSTM 2-3 times what it
 /// costs in a group) and the I/O threads stay free for parsing; the CNN's are always scored
 /// inline (well under a microsecond a name, less than any hand-off). Measured both ways in
 /// BENCHMARKS.md.
@@ -167,8 +167,12 @@ impl Waiting {
 }
 
 impl Batcher {
-    /// Starts the scoring threads.
-    pub fn start(model: Arc<Scorer>, config: BatcherConfig, metrics: Arc<Metrics>) -> Batcher {
+    /// Starts the scoring threads (an error if the system refuses a thread).
+    pub fn start(
+        model: Arc<Scorer>,
+        config: BatcherConfig,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Batcher> {
         let threads = match config.threads {
             0 => rayon::current_num_threads().max(1),
             n => n,
@@ -191,21 +195,22 @@ impl Batcher {
             model,
             queued_names: AtomicUsize::new(0),
         });
+        // Made first, so that if a thread cannot start, the ones already started end.
+        let close = Arc::new(CloseOnDrop(shared.clone()));
         for i in 0..threads {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name(format!("dga-lite-scorer-{i}"))
-                .spawn(move || score_rounds(&shared))
-                .expect("cannot start a scoring thread");
+                .spawn(move || score_rounds(&shared))?;
         }
-        Batcher {
-            _close: Arc::new(CloseOnDrop(shared.clone())),
+        Ok(Batcher {
+            _close: close,
             shared,
             max_queued_names: config.max_queued_names.max(1),
             in_flight: Arc::new(AtomicUsize::new(0)),
             inline_always,
             cache: ScoreCache::new(config.cache_names).map(Arc::new),
-        }
+        })
     }
 
     /// The score cache, if the service keeps one.

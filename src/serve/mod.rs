@@ -279,7 +279,7 @@ pub async fn serve(
             cache_names: config.cache_names,
         },
         metrics.clone(),
-    );
+    )?;
     let app = Arc::new(App {
         model_info: describe(&model),
         model,
