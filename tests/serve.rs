@@ -837,73 +837,17 @@ fn work_whose_client_has_gone_is_dropped_from_the_queue() {
     }
 }
 
-#[test]
-fn requests_that_wait_past_the_queue_timeout_get_503_with_retry_after() {
+/// A server with `config` (limits raised for it) busy with one request of 50,000 names scored
+/// in a single round (hundreds of milliseconds of LSTM work on any CPU), once that request is
+/// queued; the thread that posted it returns its status and when it was answered.
+fn busy_with_one_bulk_request(
+    config: ServeConfig,
+) -> (Server, std::thread::JoinHandle<(u16, std::time::Instant)>) {
     let server = start(ServeConfig {
         max_names: 50_000,
         max_body_bytes: 4 << 20,
         max_batch: 50_000,
-        queue_timeout: Duration::from_millis(10),
-        // One scoring thread, so the large request holds it.
-        scoring_threads: 1,
-        ..test_config()
-    });
-    let addr = server.addr;
-    // One large request scored in a single round keeps the scorer busy (50,000 LSTM names:
-    // hundreds of milliseconds on any CPU)...
-    let names: Vec<String> = (0..50_000)
-        .map(|i| format!("z{i}kqwhjvbnrtplm.biz"))
-        .collect();
-    let body = serde_json::json!({ "domains": names }).to_string();
-    let big = std::thread::spawn(move || {
-        request(
-            addr,
-            "POST",
-            "/v1/score",
-            Some("application/json"),
-            body.as_bytes(),
-        )
-        .status
-    });
-    wait_until_queued(addr, 50_000);
-    // ...so small requests queued behind it wait past the queue timeout.
-    let small: Vec<_> = (0..4)
-        .map(|_| {
-            std::thread::spawn(move || {
-                let mut s = TcpStream::connect(addr).unwrap();
-                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-                s.write_all(b"GET /v1/score?domain=google.com HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n").unwrap();
-                let mut all = Vec::new();
-                let _ = s.read_to_end(&mut all);
-                String::from_utf8_lossy(&all).into_owned()
-            })
-        })
-        .collect();
-    let answers: Vec<String> = small.into_iter().map(|t| t.join().unwrap()).collect();
-    assert_eq!(big.join().unwrap(), 200);
-    let expired: Vec<&String> = answers
-        .iter()
-        .filter(|a| a.starts_with("HTTP/1.1 503"))
-        .collect();
-    assert!(!expired.is_empty(), "none expired: {answers:?}");
-    for answer in expired {
-        assert!(
-            answer.to_ascii_lowercase().contains("retry-after: 1"),
-            "{answer}"
-        );
-        assert!(answer.contains("queue timeout"), "{answer}");
-    }
-    assert!(metric(addr, "dga_lite_queue_expired_total") >= 1.0);
-}
-
-#[test]
-fn a_second_scoring_thread_answers_small_requests_while_a_bulk_one_is_scored() {
-    let server = start(ServeConfig {
-        max_names: 50_000,
-        max_body_bytes: 4 << 20,
-        max_batch: 50_000,
-        scoring_threads: 2,
-        ..test_config()
+        ..config
     });
     let addr = server.addr;
     let names: Vec<String> = (0..50_000)
@@ -921,7 +865,56 @@ fn a_second_scoring_thread_answers_small_requests_while_a_bulk_one_is_scored() {
         (reply.status, std::time::Instant::now())
     });
     wait_until_queued(addr, 50_000);
-    // The bulk request holds one thread (hundreds of milliseconds); the other scores this.
+    (server, big)
+}
+
+#[test]
+fn requests_that_wait_past_the_queue_timeout_get_503_with_retry_after() {
+    // One scoring thread, held by the large request...
+    let (server, big) = busy_with_one_bulk_request(ServeConfig {
+        queue_timeout: Duration::from_millis(10),
+        scoring_threads: 1,
+        ..test_config()
+    });
+    let addr = server.addr;
+    // ...so small requests queued behind it wait past the queue timeout.
+    let small: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                s.write_all(b"GET /v1/score?domain=google.com HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n").unwrap();
+                let mut all = Vec::new();
+                let _ = s.read_to_end(&mut all);
+                String::from_utf8_lossy(&all).into_owned()
+            })
+        })
+        .collect();
+    let answers: Vec<String> = small.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(big.join().unwrap().0, 200);
+    let expired: Vec<&String> = answers
+        .iter()
+        .filter(|a| a.starts_with("HTTP/1.1 503"))
+        .collect();
+    assert!(!expired.is_empty(), "none expired: {answers:?}");
+    for answer in expired {
+        assert!(
+            answer.to_ascii_lowercase().contains("retry-after: 1"),
+            "{answer}"
+        );
+        assert!(answer.contains("queue timeout"), "{answer}");
+    }
+    assert!(metric(addr, "dga_lite_queue_expired_total") >= 1.0);
+}
+
+#[test]
+fn a_second_scoring_thread_answers_small_requests_while_a_bulk_one_is_scored() {
+    let (server, big) = busy_with_one_bulk_request(ServeConfig {
+        scoring_threads: 2,
+        ..test_config()
+    });
+    let addr = server.addr;
+    // The bulk request holds one thread; the other scores this.
     let reply = request(addr, "GET", "/v1/score?domain=google.com", None, b"");
     let small_done = std::time::Instant::now();
     assert_eq!(reply.status, 200, "{}", reply.body);
