@@ -408,7 +408,16 @@ fn drop_dead_jobs(
     release: &dyn Fn(&Job),
 ) {
     let now = Instant::now();
+    let expired = |job: &Job| job.done == 0 && now.duration_since(job.queued_at) > queue_timeout;
     for queue in [&mut waiting.small, &mut waiting.large] {
+        // This runs under the queue's lock before every round: rebuild the queue only when
+        // something in it is to go (usually nothing is).
+        if !queue
+            .iter()
+            .any(|job| job.reply.is_closed() || expired(job))
+        {
+            continue;
+        }
         for job in std::mem::take(queue) {
             if job.reply.is_closed() {
                 metrics.abandoned_requests.fetch_add(1, Ordering::Relaxed);
@@ -416,7 +425,7 @@ fn drop_dead_jobs(
                     .abandoned_names
                     .fetch_add((job.names.len() - job.done) as u64, Ordering::Relaxed);
                 release(&job);
-            } else if job.done == 0 && now.duration_since(job.queued_at) > queue_timeout {
+            } else if expired(&job) {
                 metrics.queue_expired.fetch_add(1, Ordering::Relaxed);
                 release(&job);
                 let _ = job.reply.send(Err(BatchError::Expired));
