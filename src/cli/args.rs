@@ -87,7 +87,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Train a model from benign and DGA feeds and write it to --out.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Measure a model on labelled names: AUC, TPR at fixed FPR, per-family detection.
     Eval(EvalArgs),
     /// Find label noise in training data: names whose out-of-fold score contradicts their
@@ -215,7 +215,7 @@ pub enum ModelType {
     /// global max pool -> concat(45) -> Dropout(0.2) -> Dense(1).
     SnowmanCnn,
     /// Both, trained in turn on the same split, their probabilities averaged with a weight
-    /// chosen on the validation split (the embedded default). --dropout sets the LSTM's.
+    /// chosen on the validation split. --dropout sets the LSTM's.
     LstmCnnEnsemble,
 }
 
@@ -298,6 +298,18 @@ pub struct TrainArgs {
     /// list's SHA-256 and the counts.
     #[arg(long, value_name = "FILE")]
     pub exclude: Option<PathBuf>,
+    /// Keep this DGA family out of every split (train, validation and test; repeat the flag
+    /// or separate families with commas) and report, after training, how many of its names
+    /// the model calls `dga` and `suspicious`: how it does on a family it never saw. The
+    /// report goes in the model card.
+    #[arg(long, value_name = "FAMILY", value_delimiter = ',')]
+    pub hold_out_family: Vec<String>,
+    /// Keep the names of this benign file out of every split (they are taken out of the
+    /// --benign inputs too) and report, after training, how many the model calls `dga` and
+    /// `suspicious`: its false-positive rate on a list it never saw (a different popularity
+    /// list, your own DNS logs). May be repeated.
+    #[arg(long, value_name = "FILE")]
+    pub hold_out_benign: Vec<String>,
     /// Fine-tune this model on the new inputs: its architecture, vocabulary (characters it
     /// never saw map to "unknown") and weights are the start; the lineage goes in the card.
     #[arg(long, value_name = "MODEL")]

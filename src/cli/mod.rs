@@ -28,7 +28,7 @@ pub fn run(matches: &clap::ArgMatches) -> anyhow::Result<()> {
             let train_matches = matches
                 .subcommand_matches("train")
                 .context("train's arguments")?;
-            train::run(args, train_matches)
+            train::run(*args, train_matches)
         }
         Command::Eval(args) => eval::run(args),
         Command::Audit(args) => audit::run(args),

@@ -107,6 +107,8 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         checkpoint_every: args.checkpoint_every,
         resume: args.resume,
         exclude: args.exclude,
+        hold_out_families: args.hold_out_family,
+        hold_out_benign: args.hold_out_benign,
         init: args.init,
         replay: args.replay,
         split_out: args.split_out,
@@ -127,6 +129,9 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> anyhow::Result<()> {
     }
     if let Some(report) = &outcome.audited_test_report {
         out!("held-out test split without the --exclude names (audited labels):\n{report}");
+    }
+    if let Some(report) = &outcome.held_out_report {
+        out!("held out of every split (never trained, validated or tested on):\n{report}");
     }
     Ok(())
 }

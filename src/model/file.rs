@@ -209,6 +209,10 @@ pub struct TrainingInfo {
     /// An ensemble's members, each as trained alone (an ensemble's own numbers are above).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<MemberInfo>,
+    /// The families and benign lists held out of every split (`train --hold-out-family`,
+    /// `--hold-out-benign`), scored after training: how the model does on data it never saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_out: Option<crate::train::held_out::HeldOutReport>,
 }
 
 /// One member of an ensemble, as `train` fitted it.

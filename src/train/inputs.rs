@@ -20,6 +20,8 @@ pub struct Inputs {
     /// The `--exclude` list, if given: its names, and what the model card records about it
     /// (the counts are filled in after the split, which the list does not change).
     pub exclude: Option<(HashSet<String>, ExcludedInfo)>,
+    /// Names kept out of every split (`--hold-out-family`, `--hold-out-benign`).
+    pub held_out: super::held_out::HeldOut,
 }
 
 /// Reads every `--benign` and `--dga` input (and, fine-tuning with `--replay`, names from the
@@ -83,6 +85,14 @@ pub fn read_all(
             samples.retain(|s| !in_both.contains(&s.name));
         }
     }
+    // Held out after the parent's names are mixed in, so none of them is trained on either.
+    let held_out = super::held_out::take(
+        &mut by_class,
+        &options.hold_out_families,
+        &options.hold_out_benign,
+        options.format,
+        progress,
+    )?;
     let exclude = match &options.exclude {
         Some(path) => Some(read_exclude_list(path)?),
         None => None,
@@ -101,6 +111,7 @@ pub fn read_all(
         reports,
         infos,
         exclude,
+        held_out,
     })
 }
 

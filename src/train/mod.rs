@@ -6,6 +6,7 @@
 //! - `split.rs`: the stratified split and its encoded parts;
 //! - `fit.rs`: the epochs, early stopping, checkpoints, threshold, held-out report;
 //! - `ensemble.rs`: the LSTM + CNN ensemble, its members fitted in turn, then weighed;
+//! - `held_out.rs`: families and lists kept out of every split, scored after training;
 //! - `audit.rs`: label noise found by k-fold out-of-fold scores (`dga-lite audit`).
 //!
 //! Reproducibility: every random choice draws from `Rng::new(seed)` forks with fixed stream
@@ -15,6 +16,7 @@
 pub mod audit;
 mod ensemble;
 mod fit;
+pub mod held_out;
 mod inputs;
 mod parent;
 mod split;
@@ -87,6 +89,10 @@ pub struct TrainOptions {
     pub resume: Option<std::path::PathBuf>,
     /// Names to leave out of training (one per line, or the CSV `audit` writes).
     pub exclude: Option<std::path::PathBuf>,
+    /// DGA families kept out of every split and scored after training (`held_out.rs`).
+    pub hold_out_families: Vec<String>,
+    /// Benign files kept out of every split and scored after training.
+    pub hold_out_benign: Vec<String>,
     /// Fine-tune this model: its architecture, vocabulary and weights are the starting point.
     pub init: Option<std::path::PathBuf>,
     /// With `init`: mix this many names of each class from the parent's own training files in.
@@ -123,6 +129,8 @@ impl Default for TrainOptions {
             checkpoint_every: 1,
             resume: None,
             exclude: None,
+            hold_out_families: Vec::new(),
+            hold_out_benign: Vec::new(),
             init: None,
             replay: 0,
             split_out: None,
@@ -151,6 +159,8 @@ pub struct TrainOutcome {
     pub test_report: Option<Report>,
     /// The test split without the `--exclude` names, when a list was given.
     pub audited_test_report: Option<Report>,
+    /// The names held out of every split (`--hold-out-family`, `--hold-out-benign`).
+    pub held_out_report: Option<held_out::HeldOutReport>,
 }
 
 fn check(options: &TrainOptions) -> Result<(), TrainError> {
@@ -333,17 +343,24 @@ pub fn train(options: &TrainOptions, progress: &dyn Progress) -> Result<TrainOut
         lineage: parent.as_ref().map(Parent::lineage).unwrap_or_default(),
         excluded,
         members,
+        held_out: None,
     };
     let mut model = ModelFile::new(fitted.net, vocab, fitted.threshold, training)
         .with_classes(classes.names)
         .map_err(|e| TrainError::Invalid(e.to_string()))?;
     model.operating_points = fitted.operating_points;
+    // Scored with the finished model, at its own points, beside the test split.
+    let held_out_report = held_out::report(&read.held_out, &model, &test_split);
+    if let Some(report) = &held_out_report {
+        model.training.held_out = Some(report.clone());
+    }
     Ok(TrainOutcome {
         model,
         reports: read.reports,
         history: fitted.history,
         test_report: fitted.test_report,
         audited_test_report: fitted.audited_test_report,
+        held_out_report,
     })
 }
 
@@ -422,5 +439,5 @@ fn run_fingerprint(read: &inputs::Inputs, options: &TrainOptions, parent: Option
             "Fast"
         }
     );
-    fingerprint + &excluded
+    fingerprint + &excluded + &read.held_out.fingerprint()
 }
