@@ -142,6 +142,14 @@ fn held_out_names_are_in_no_split_and_the_report_counts_their_scores() {
             .all(|n| split_names.contains(n))
     );
 
+    let info = common::ok(&common::dga_lite(&[
+        "model",
+        "info",
+        "--model",
+        model.to_str().unwrap(),
+    ]));
+    assert!(info.contains("held out") && info.contains("hexy"), "{info}");
+
     // The card's report is what scoring the held-out names directly gives.
     let header = common::model_header(&model);
     let report = &header["training"]["held_out"];

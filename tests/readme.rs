@@ -62,7 +62,7 @@ fn readme_commands() -> Vec<(String, Option<String>)> {
 }
 
 /// README file names -> the role of the small file that stands in for it.
-const FILES: [(&str, &str); 29] = [
+const FILES: [(&str, &str); 31] = [
     ("../shared/data/benign.csv", "benign"),
     ("../shared/data/dga.csv", "dga"),
     ("top-1m.csv", "benign"),
@@ -92,6 +92,8 @@ const FILES: [(&str, &str); 29] = [
     ("report.html", "report.html"),
     ("suspects.csv", "suspects.csv"),
     ("multi.html", "multi.html"),
+    ("other-list.txt", "other-list"),
+    ("probe.safetensors", "probe.safetensors"),
 ];
 
 struct Workspace {
@@ -103,6 +105,18 @@ impl Workspace {
     fn new() -> Workspace {
         let dir = tempfile::tempdir().unwrap();
         let (benign, dga) = common::write_training_files(dir.path(), 150);
+        // Two small families by the names the README holds out of training.
+        let mut csv = std::fs::read_to_string(&dga).unwrap();
+        for (i, name) in common::dga_names(40, 3).iter().enumerate() {
+            let family = if i % 2 == 0 { "shifu" } else { "xxhex" };
+            csv.push_str(&format!("{name},{family}\n"));
+        }
+        std::fs::write(&dga, csv).unwrap();
+        let other_list = common::write(
+            dir.path(),
+            "other-list.txt",
+            &common::benign_names(40, 33).join("\n"),
+        );
         let zeek = common::write(
             dir.path(),
             "dns.log",
@@ -120,6 +134,7 @@ impl Workspace {
             ("zeek", zeek),
             ("allow", allow),
             ("names.gz", names_gz),
+            ("other-list", other_list),
         ]);
         Workspace { dir, roles }
     }

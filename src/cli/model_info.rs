@@ -93,6 +93,13 @@ pub fn run(model: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
             out!("audited TPR   {tpr}");
         }
     }
+    if let Some(held_out) = &t.held_out {
+        // The whole report, indented under its heading.
+        out!("held out      families and lists kept out of every split, scored after training:");
+        for line in held_out.to_string().lines() {
+            out!("              {line}");
+        }
+    }
     if model.is_none() {
         out!("\n{}", embedded::CARD);
     }
