@@ -66,6 +66,16 @@ fn train(benign: &Path, dga: &Path, extra: &[&str], out: &Path) -> std::process:
     common::dga_lite(&args)
 }
 
+/// The flags that hold out the family hexy and the names of `other`.
+fn hold_out(other: &Path) -> [&str; 4] {
+    [
+        "--hold-out-family",
+        "hexy",
+        "--hold-out-benign",
+        other.to_str().unwrap(),
+    ]
+}
+
 /// Scores of `names` by `model`, as `predict` gives them (whole names, no verdict rules).
 fn scores(model: &Path, names: &[String], dir: &Path) -> Vec<f32> {
     let input = common::write(dir, "to-score.txt", &names.join("\n"));
@@ -103,19 +113,9 @@ fn held_out_names_are_in_no_split_and_the_report_counts_their_scores() {
     let (benign, other, dga) = write_files(dir.path());
     let model = dir.path().join("m.safetensors");
     let split = dir.path().join("split.csv");
-    let output = train(
-        &benign,
-        &dga,
-        &[
-            "--hold-out-family",
-            "hexy",
-            "--hold-out-benign",
-            other.to_str().unwrap(),
-            "--split-out",
-            split.to_str().unwrap(),
-        ],
-        &model,
-    );
+    let mut extra = hold_out(&other).to_vec();
+    extra.extend(["--split-out", split.to_str().unwrap()]);
+    let output = train(&benign, &dga, &extra, &model);
     let printed = common::ok(&output);
     assert!(
         printed.contains("held out of every split") && printed.contains("hexy"),
@@ -203,17 +203,7 @@ fn holding_out_trains_the_network_that_files_without_the_names_train() {
     let dir = tempfile::tempdir().unwrap();
     let (benign, other, dga) = write_files(dir.path());
     let with_flags = dir.path().join("flags.safetensors");
-    common::ok(&train(
-        &benign,
-        &dga,
-        &[
-            "--hold-out-family",
-            "hexy",
-            "--hold-out-benign",
-            other.to_str().unwrap(),
-        ],
-        &with_flags,
-    ));
+    common::ok(&train(&benign, &dga, &hold_out(&other), &with_flags));
     // The same inputs with the held-out names removed by hand.
     let other_names = lines(&other);
     let kept_benign: Vec<String> = lines(&benign)
