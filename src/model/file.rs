@@ -212,7 +212,7 @@ pub struct TrainingInfo {
     /// The families and benign lists held out of every split (`train --hold-out-family`,
     /// `--hold-out-benign`), scored after training: how the model does on data it never saw.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub held_out: Option<crate::train::held_out::HeldOutReport>,
+    pub held_out: Option<super::held_out_report::HeldOutReport>,
 }
 
 /// One member of an ensemble, as `train` fitted it.

@@ -6,6 +6,7 @@ pub mod endgame_lstm;
 pub mod ensemble;
 pub mod file;
 pub mod head;
+pub mod held_out_report;
 pub mod snowman_cnn;
 
 pub use endgame_lstm::{EndgameConfig, EndgameLstm};

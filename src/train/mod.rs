@@ -160,7 +160,7 @@ pub struct TrainOutcome {
     /// The test split without the `--exclude` names, when a list was given.
     pub audited_test_report: Option<Report>,
     /// The names held out of every split (`--hold-out-family`, `--hold-out-benign`).
-    pub held_out_report: Option<held_out::HeldOutReport>,
+    pub held_out_report: Option<crate::model::held_out_report::HeldOutReport>,
 }
 
 fn check(options: &TrainOptions) -> Result<(), TrainError> {
