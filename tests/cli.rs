@@ -568,6 +568,8 @@ fn fine_tuning_keeps_the_vocabulary_records_lineage_and_eval_compares() {
         .collect();
     assert_eq!(c["training"]["lineage"][0]["sha256"], parent_hash.as_str());
     assert_eq!(c["training"]["lineage"][0]["seed"], 1);
+    // Without --dropout the child trains with its parent's rate.
+    assert_eq!(c["config"]["dropout"], p["config"]["dropout"]);
 
     // Before and after, side by side, on the new style.
     let held_out: Vec<String> = (1000..1100u64)
@@ -620,4 +622,62 @@ fn fine_tuning_keeps_the_vocabulary_records_lineage_and_eval_compares() {
         "x",
     ]);
     assert!(String::from_utf8_lossy(&lone.stderr).contains("--init"));
+}
+
+#[test]
+fn fine_tuning_takes_a_dropout_rate_and_refuses_another_architecture() {
+    let dir = tempfile::tempdir().unwrap();
+    let (benign, dga) = common::write_training_files(dir.path(), 150);
+    let parent = dir.path().join("parent.safetensors");
+    let child = dir.path().join("child.safetensors");
+    let inputs = [
+        "--benign",
+        benign.to_str().unwrap(),
+        "--dga",
+        dga.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--quiet",
+    ];
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train"];
+        args.extend_from_slice(&inputs);
+        args.extend_from_slice(extra);
+        dga_lite(&args)
+    };
+    ok(&train(&[
+        "--model-type",
+        "snowman-cnn",
+        "--out",
+        parent.to_str().unwrap(),
+    ]));
+    let config = |path: &std::path::Path| common::model_header(path)["config"].clone();
+    assert_eq!(config(&parent)["dropout"].as_f64(), Some(0.2f32 as f64));
+
+    ok(&train(&[
+        "--init",
+        parent.to_str().unwrap(),
+        "--dropout",
+        "0.4",
+        "--out",
+        child.to_str().unwrap(),
+    ]));
+    let (p, c) = (config(&parent), config(&child));
+    assert_eq!(c["dropout"].as_f64(), Some(0.4f32 as f64));
+    // Only the rate changed: the architecture is the parent's.
+    assert_eq!(c["widths"], p["widths"]);
+    assert_eq!(common::model_header(&child)["architecture"], "snowman-cnn");
+
+    let refused = train(&[
+        "--init",
+        parent.to_str().unwrap(),
+        "--model-type",
+        "endgame-lstm",
+        "--out",
+        dir.path().join("other.safetensors").to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("leave out --model-type"), "{err}");
+    assert!(!dir.path().join("other.safetensors").exists());
 }

@@ -335,7 +335,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "sigmoid")]
     pub recurrent_activation: ActivationArg,
     /// Dropout rate before the last layer (default: 0.5 for the LSTM, 0.2 for the CNN, as
-    /// the papers' models had).
+    /// the papers' models had; with --init, the parent's). Dropout acts in training only.
     #[arg(long, value_parser = dropout_rate)]
     pub dropout: Option<f32>,
     /// No progress bar.

@@ -64,6 +64,18 @@ fn recorded_command(matches: &ArgMatches) -> Vec<String> {
 
 pub fn run(args: TrainArgs, matches: &ArgMatches) -> anyhow::Result<()> {
     super::set_threads(&args.common)?;
+    // Fine-tuning keeps the parent's architecture: a --model-type or --recurrent-activation
+    // would be ignored, so each is refused rather than dropped silently.
+    for (id, flag) in [
+        ("model_type", "--model-type"),
+        ("recurrent_activation", "--recurrent-activation"),
+    ] {
+        if args.init.is_some() && matches.value_source(id) == Some(ValueSource::CommandLine) {
+            bail!(
+                "--init fine-tunes the parent's architecture; leave out {flag} (to train another architecture, leave out --init)"
+            );
+        }
+    }
     let optimizer = args.optimizer.config();
     let optimizer = match args.lr {
         Some(lr) if !(lr > 0.0 && lr.is_finite()) => {
@@ -109,6 +121,8 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         exclude: args.exclude,
         hold_out_families: args.hold_out_family,
         hold_out_benign: args.hold_out_benign,
+        // With --init, --dropout is the rate to fine-tune with (else the parent's).
+        init_dropout: args.init.as_ref().and(args.dropout),
         init: args.init,
         replay: args.replay,
         split_out: args.split_out,

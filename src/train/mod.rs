@@ -97,6 +97,9 @@ pub struct TrainOptions {
     pub init: Option<std::path::PathBuf>,
     /// With `init`: mix this many names of each class from the parent's own training files in.
     pub replay: usize,
+    /// With `init`: the dropout rate to fine-tune with (the parent's when `None`). Dropout
+    /// acts in training only, so the fine-tuned model scores with the parent's function.
+    pub init_dropout: Option<f32>,
     /// Write every name with its class and split (train, val, test) here as CSV, so another
     /// framework can train and test on exactly the same split.
     pub split_out: Option<std::path::PathBuf>,
@@ -133,6 +136,7 @@ impl Default for TrainOptions {
             hold_out_benign: Vec::new(),
             init: None,
             replay: 0,
+            init_dropout: None,
             split_out: None,
             command: Vec::new(),
             backend: Backend::cpu(),
@@ -167,6 +171,15 @@ fn check(options: &TrainOptions) -> Result<(), TrainError> {
     let bad = |m: &str| Err(TrainError::Invalid(m.to_string()));
     if options.benign.is_empty() || options.dga.is_empty() {
         return bad("training needs at least one --benign and one --dga input");
+    }
+    if options.init_dropout.is_some() && options.init.is_none() {
+        return bad("init_dropout sets the dropout of a fine-tuned model: give init too");
+    }
+    if options
+        .init_dropout
+        .is_some_and(|d| !(0.0..1.0).contains(&d))
+    {
+        return bad("--dropout must be in [0, 1)");
     }
     if options.replay > 0 && options.init.is_none() {
         return bad("--replay mixes in the data of the model given with --init; pass --init MODEL");
@@ -299,9 +312,18 @@ pub fn train(options: &TrainOptions, progress: &dyn Progress) -> Result<TrainOut
         parent.as_ref().map(|p| p.model.net()),
         &options.architecture,
     ) {
-        // Fine-tuning starts from the parent's architecture and weights.
-        (Some(Net::EndgameLstm(net)), _) => fit(net.clone(), &run)?,
-        (Some(Net::SnowmanCnn(net)), _) => fit(net.clone(), &run)?,
+        // Fine-tuning starts from the parent's architecture and weights (and its dropout
+        // rate unless another is asked for).
+        (Some(Net::EndgameLstm(net)), _) => {
+            let mut net = net.clone();
+            net.config.dropout = options.init_dropout.unwrap_or(net.config.dropout);
+            fit(net, &run)?
+        }
+        (Some(Net::SnowmanCnn(net)), _) => {
+            let mut net = net.clone();
+            net.config.dropout = options.init_dropout.unwrap_or(net.config.dropout);
+            fit(net, &run)?
+        }
         (Some(Net::LstmCnnEnsemble(_)), _) => {
             return Err(TrainError::Invalid(
                 "--init: an ensemble cannot be fine-tuned as one network; fine-tune its members' architectures alone (--model-type endgame-lstm / snowman-cnn)".into(),
