@@ -461,5 +461,9 @@ fn run_fingerprint(read: &inputs::Inputs, options: &TrainOptions, parent: Option
             "Fast"
         }
     );
-    fingerprint + &excluded + &read.held_out.fingerprint()
+    // A fine-tune's dropout rate shapes the run too (absent unless asked for, as before).
+    let dropout = options
+        .init_dropout
+        .map_or(String::new(), |d| format!(" init_dropout={d}"));
+    fingerprint + &excluded + &read.held_out.fingerprint() + &dropout
 }
