@@ -153,7 +153,8 @@ pub struct Report {
     pub multiclass: Option<crate::class_metrics::ClassReport>,
 }
 
-fn ratio(a: u64, b: u64) -> f64 {
+/// `a / b`, 0 when `b` is 0.
+pub fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 

@@ -169,17 +169,20 @@ pub fn report(held: &HeldOut, model: &ModelFile, test: &Split) -> Option<HeldOut
             .map(|(&s, _)| s)
             .collect()
     };
-    let share_at = |scores: &[f32]| -> AtPoints {
+    // How many names each point calls DGA (at or above it), then that as a share.
+    let called_at = |scores: &[f32]| -> BTreeMap<String, u64> {
         points
             .iter()
-            .map(|(k, &t)| {
-                (
-                    k.clone(),
-                    share(scores.iter().filter(|&&s| s >= t).count(), scores.len()),
-                )
-            })
+            .map(|(k, &t)| (k.clone(), scores.iter().filter(|&&s| s >= t).count() as u64))
             .collect()
     };
+    let share_of = |called: &BTreeMap<String, u64>, whole: usize| -> AtPoints {
+        called
+            .iter()
+            .map(|(k, &n)| (k.clone(), metrics::ratio(n, whole as u64)))
+            .collect()
+    };
+    let share_at = |scores: &[f32]| share_of(&called_at(scores), scores.len());
 
     let dga_scores = score(&held.dga);
     let benign_scores = score(&held.benign);
@@ -220,19 +223,12 @@ pub fn report(held: &HeldOut, model: &ModelFile, test: &Split) -> Option<HeldOut
         // Highest first; equal scores by name, so the list is the same every run.
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         ranked.truncate(HIGHEST_LISTED);
+        let false_positives = called_at(&benign_scores);
         HeldOutBenign {
             names: held.benign.len() as u64,
             inputs: held.benign_inputs.clone(),
-            false_positive_rate: share_at(&benign_scores),
-            false_positives: points
-                .iter()
-                .map(|(k, &t)| {
-                    (
-                        k.clone(),
-                        benign_scores.iter().filter(|&&s| s >= t).count() as u64,
-                    )
-                })
-                .collect(),
+            false_positive_rate: share_of(&false_positives, benign_scores.len()),
+            false_positives,
             auc_test_dga_against: auc(&benign_scores, &test_of(true)),
             highest: ranked,
         }
@@ -247,14 +243,6 @@ pub fn report(held: &HeldOut, model: &ModelFile, test: &Split) -> Option<HeldOut
         benign,
         auc_both_held_out,
     })
-}
-
-fn share(part: usize, whole: usize) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64
-    }
 }
 
 /// ROC AUC of `positive` scores against `negative` ones (`None` when either is empty).
